@@ -1,0 +1,122 @@
+"""Per-client, per-language patterns for reply zoning (data, not logic).
+
+All patterns run on *folded* lines (see ``replyguard._text.fold``: lower case,
+no accents, ``ß`` -> ``s``), so they are written without accents. Every pattern
+is anchored and length-bounded, so none can backtrack catastrophically.
+"""
+
+from __future__ import annotations
+
+import re
+
+# "On <date>, <name> wrote:" and its localized forms (Gmail, Apple Mail,
+# Thunderbird, Yahoo). Lead words: en on, es/pt el/em, fr le, de am, it il / il giorno,
+# nl op. Verbs: wrote, escribio, a ecrit, schrieb, escreveu, ha scritto, schreef,
+# "heeft ... het volgende geschreven".
+_LEADS = r"(?:on|el|le|am|em|il giorno|il|op|den|w dniu|no dia|a|el dia|le jour)"
+_VERBS = (
+    r"(?:wrote|escribio|a ecrit|ecrivait|schrieb|escreveu|ha scritto|scrive|schreef|"
+    r"het volgende geschreven|heeft geschreven|skrev|kirjoitti|napisal)"
+)
+ON_WROTE = re.compile(
+    rf"^\s*\*?{_LEADS}\s.{{0,220}}?\b{_VERBS}\b[^\n]{{0,140}}?:\s*\*?\s*$"
+)
+# "<name> <email> wrote:" without a lead word (some webmails, mailing lists).
+NAME_WROTE = re.compile(
+    rf"^\s*[^\s>][^\n]{{0,160}}?(?:@|\d{{1,2}}[:.]\d{{2}})[^\n]{{0,120}}?\b{_VERBS}\s*:\s*$"
+)
+
+# Dashed separators of Outlook, Samsung, Gmail and Apple forwards, localized.
+_SEP_WORDS = (
+    r"(?:original message|original-nachricht|originalnachricht|ursprungliche nachricht|"
+    r"ursprunglich(?:e)? nachricht|mensaje original|message d'origine|message original|"
+    r"mensagem original|messaggio originale|messaggio originario|oorspronkelijk bericht|"
+    r"origineel bericht|forwarded message|forwarded e-?mail|mensaje reenviado|"
+    r"message transfere|weitergeleitete nachricht|mensagem encaminhada|mensagem reencaminhada|"
+    r"messaggio inoltrato|doorgestuurd bericht|reply message|reply|antwort)"
+)
+SEPARATOR = re.compile(rf"^\s*[-=_*]{{2,}}\s*{_SEP_WORDS}\s*[-=_*]{{2,}}\s*$")
+FORWARD_WORDS = re.compile(
+    r"forward|reenviado|transfere|weitergeleitet|encaminhad|reencaminhad|inoltrat|doorgestuurd"
+)
+BEGIN_FORWARD = re.compile(
+    r"^\s*(?:begin forwarded message|inicio del mensaje reenviado|comienzo del mensaje reenviado|"
+    r"debut du message reexpedie|debut du message transfere|anfang der weitergeleiteten nachricht|"
+    r"inicio da mensagem reencaminhada|inicio da mensagem encaminhada|inizio messaggio inoltrato|"
+    r"messaggio inoltrato|begin doorgestuurd bericht|begin van doorgestuurd bericht)\s*:?\s*$"
+)
+UNDERSCORES = re.compile(r"^\s*_{8,}\s*$")
+
+# Outlook-style header fields, localized. "from" starts a block; the rest confirm it.
+FROM_FIELD = re.compile(
+    r"^\s*[*>]?\s*\*?(?:from|de|von|van|da|fra|od|envoye par|expediteur|remitente|absender|mittente|afzender)\s?\*?\s?:\s?\*?\s*\S"
+)
+OTHER_FIELD = re.compile(
+    r"^\s*[*>]?\s*\*?(?:sent|date|to|subject|cc|bcc|enviado(?: el)?|enviada(?: em)?|enviado em|"
+    r"fecha|data|datum|date d'envoi|envoye|a|para|asunto|assunto|objet|an|gesendet|betreff|"
+    r"verzonden|verstuurd|aan|onderwerp|inviato|oggetto|per|cc|kopie|copie|sent on|"
+    r"sent at)\s?\*?\s?:"
+)
+
+# Signature separators and mobile / webmail footers.
+SIG_DASHES = re.compile(r"^(?:-- ?|--|__|\u2014)\s*$")
+MOBILE_FOOTER = re.compile(
+    r"^\s*(?:sent from|sent via|sent with|sent using|envoye de|envoye depuis|envoye avec|"
+    r"envoye a partir|von meinem|von mein|gesendet von|gesendet mit|gesendet vom|"
+    r"enviado desde|enviado de mi|enviado do|enviado a partir|enviado pelo|enviado via|"
+    r"inviato da|inviato dal|inviato con|verstuurd vanaf|verzonden vanaf|verzonden met|"
+    r"verstuurd met|verstuurd vanuit|get outlook for|obtener outlook para|obtenga outlook|"
+    r"outlook fur (?:ios|android)|outlook for (?:ios|android)|outlook herunterladen|"
+    r"telecharger outlook|obtenir outlook|baixe o outlook|baixar o outlook|obter o outlook|"
+    r"scarica outlook|ottieni outlook|outlook voor (?:ios|android)|download outlook|"
+    r"haal outlook|get the .{1,20} app)\b[^\n]{0,80}$"
+)
+DISCLAIMER = re.compile(
+    r"^\s*(?:\*+\s*)?(?:confidential|confidentiality|privileged|disclaimer|important notice|"
+    r"notice:|this (?:e-?mail|message|communication|transmission)\b[^\n]{0,60}\b(?:confidential|"
+    r"intended|privileged|may contain|contains)|the information (?:contained|in this)|"
+    r"if you (?:are not|have received|received) |please consider the environment|"
+    r"think before you print|aviso legal|aviso de confidencialidad|confidencialidad|"
+    r"este (?:mensaje|correo|e-?mail)\b[^\n]{0,60}\b(?:confidencial|destinatario|dirigido|"
+    r"contiene)|la informacion contenida|si (?:usted )?(?:no es|ha recibido)|"
+    r"avis de confidentialite|ce (?:message|courriel|e-?mail)\b[^\n]{0,60}\b(?:confidenti|"
+    r"destin|contien)|si vous (?:n'etes pas|avez recu)|les informations contenues|"
+    r"haftungsausschluss|vertraulichkeit|diese (?:e-?mail|nachricht)\b[^\n]{0,60}\b(?:vertraulich|"
+    r"enthalt|bestimmt)|wenn sie nicht der|sollten sie diese|falls sie diese|"
+    r"esta mensagem\b[^\n]{0,60}\b(?:confidencial|destinatario|contem)|"
+    r"este e-?mail\b[^\n]{0,60}\b(?:confidencial|destinatario)|se voce (?:nao e|recebeu)|"
+    r"questo (?:messaggio|e-?mail)\b[^\n]{0,60}\b(?:riservat|destinat|confidenzial|contien)|"
+    r"le informazioni contenute|se (?:avete|hai) ricevuto|ai sensi del|"
+    r"dit (?:bericht|e-?mailbericht|e-?mail)\b[^\n]{0,60}\b(?:vertrouwelijk|uitsluitend|"
+    r"bestemd)|de informatie (?:in|verzonden)|indien u (?:niet|dit))"
+)
+# A closing line: a valediction alone, optionally followed by a short name.
+VALEDICTION = re.compile(
+    r"^\s*(?:best|best regards|best wishes|kind regards|kindest regards|warm regards|"
+    r"warmest regards|regards|many thanks|thanks|thank you|thanks again|thanks so much|"
+    r"thank you so much|thx|tx|ty|cheers|sincerely|yours sincerely|sincerely yours|yours truly|"
+    r"yours|respectfully|br|all the best|talk soon|take care|brgds|rgds|"
+    r"saludos|un saludo|saludos cordiales|cordiales saludos|atentamente|gracias|muchas gracias|"
+    r"un abrazo|abrazos|quedo atento|quedo atenta|cordialement|bien cordialement|"
+    r"tres cordialement|bien a vous|salutations|sincères salutations|merci|merci beaucoup|"
+    r"merci d'avance|bonne journee|belle journee|a bientot|amicalement|"
+    r"viele grusse|viele grusse aus \S+|beste grusse|liebe grusse|freundliche grusse|"
+    r"mit freundlichen grusen|mit freundlichen grussen|mit besten grussen|herzliche grusse|"
+    r"schone grusse|mfg|lg|vg|gruss|grusse|danke|danke schon|vielen dank|besten dank|"
+    r"atenciosamente|abracos|abraco|abs|att|obrigado|obrigada|cumprimentos|"
+    r"melhores cumprimentos|um abraco|saudacoes|"
+    r"cordiali saluti|distinti saluti|saluti|un saluto|grazie|grazie mille|buona giornata|"
+    r"a presto|buon lavoro|"
+    r"met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|vriendelijke groeten|"
+    r"hartelijke groet|groeten|groetjes|groet|mvg|bedankt|dank je|dank u|dank u wel|"
+    r"alvast bedankt)\b"
+)
+# What may follow a valediction on its line, checked on the original (unfolded)
+# line: punctuation and a capitalised name of up to four words ("Best, Ana M.").
+NAME_TAIL = re.compile(
+    r"^[\s,.!:;-]*(?:[A-Z\u00c0-\u00de\u0100-\u024f][\w.'-]*(?:\s+[A-Z\u00c0-\u00de\u0100-\u024f][\w.'-]*){0,3})?\s*[.!]?\s*$"
+)
+# A signature line: short, or a phone / url / email / title-like line.
+CONTACT_LINE = re.compile(
+    r"(?:\+?\d[\d\s().-]{6,}\d|https?://|www\.|\S+@\S+\.\w+|\|)"
+)

@@ -1,0 +1,140 @@
+"""Text normalisation shared by rules, features and training.
+
+``fold`` lower-cases, strips accents and unifies typographic punctuation while
+keeping the string's length, so that offsets found in the folded text are
+offsets into the original text too.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from spacy.language import Language
+
+__all__ = ["fold", "get_nlp", "guess_language"]
+
+_PUNCT_MAP = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u02bc": "'", "\u00b4": "'",
+    "`": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ", "\u200a": " ",
+    "\u200b": " ", "\u200c": " ", "\u200d": " ", "\u2060": " ", "\ufeff": " ",
+    "\u00df": "s",  # sharp s folds to one char to keep length; patterns write "ss" or "s"
+}
+
+_table: dict[int, str] | None = None
+_lock = threading.Lock()
+
+
+def _build_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for cp in range(0x41, 0x2000):
+        ch = chr(cp)
+        if ch in _PUNCT_MAP:
+            continue
+        low = ch.lower()
+        if len(low) != 1:
+            low = ch
+        base = unicodedata.normalize("NFKD", low)
+        cand = base[0] if base else low
+        if len(base) > 1 and all(unicodedata.combining(c) for c in base[1:]):
+            low = cand
+        if low != ch:
+            table[cp] = low
+    for k, v in _PUNCT_MAP.items():
+        table[ord(k)] = v
+    return table
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip accents and unify quotes/dashes/spaces, keeping length.
+
+    >>> fold("Désabonnez-MOI s’il vous plaît")
+    "desabonnez-moi s'il vous plait"
+    >>> len(fold("Ärger")) == len("Ärger")
+    True
+    """
+    global _table
+    if _table is None:
+        with _lock:
+            if _table is None:
+                _table = _build_table()
+    return text.translate(_table)
+
+
+_nlp: Any = None
+
+
+def get_nlp() -> Language:
+    """The shared blank spaCy pipeline (multi-language tokenizer), built once, lazily.
+
+    The tokenizer also splits at apostrophes, so that elisions and contractions
+    ("m'écrire", "don't") give the same tokens in every language: ``m ' écrire``.
+    """
+    global _nlp
+    if _nlp is None:
+        with _lock:
+            if _nlp is None:
+                import spacy
+                from spacy.util import compile_infix_regex
+
+                nlp = spacy.blank("xx")
+                infixes = [*nlp.Defaults.infixes, r"'"]
+                nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+                _nlp = nlp
+    return _nlp  # type: ignore[no-any-return]
+
+
+# Function words that identify a language in a few tokens. Each appears in
+# everyday email; words shared by several languages are left out.
+_LANG_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        "the and you your is are to of for this that with please thanks thank not me my we our "
+        "i it be have will would email emails list remove stop off any".split()
+    ),
+    "es": frozenset(
+        "el los las y usted ustedes por favor gracias mi mis nosotros correo correos no mas "
+        "lista quiero enviar envien este esta para con del hola saludos estoy".split()
+    ),
+    "fr": frozenset(
+        "le les et vous votre vos je ne pas plus merci mon mes nous est pour avec des une ce cette "
+        "bonjour cordialement suis liste".split()
+    ),
+    "de": frozenset(
+        "der die das und sie ihr ihre ich nicht mehr bitte danke mein meine wir ist fur mit "
+        "ein eine keine hallo gruse grusse liste mich mir".split()
+    ),
+    "pt": frozenset(
+        "o os as e voce voces obrigado obrigada meu minha nao mais lista quero enviar para com "
+        "do da ola atenciosamente estou email".split()
+    ),
+    "it": frozenset(
+        "il lo gli e voi vostro vostra io non piu grazie mio mia noi per con della una questa "
+        "sono ciao saluti lista mi".split()
+    ),
+    "nl": frozenset(
+        "de het en u uw jullie ik niet meer alstublieft aub bedankt dank mijn wij is voor met een "
+        "geen graag groet lijst mij".split()
+    ),
+}
+
+
+def guess_language(tokens: list[str], default: str = "en") -> str:
+    """Guess the ISO 639-1 language of folded tokens by counting function words.
+
+    >>> guess_language("por favor no me envien mas correos".split())
+    'es'
+    """
+    best, best_n = default, 0
+    for lang, words in _LANG_WORDS.items():
+        n = 0
+        for t in tokens:
+            if t in words:
+                n += 1
+        if n > best_n:
+            best, best_n = lang, n
+    return best

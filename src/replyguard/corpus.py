@@ -1,0 +1,248 @@
+"""Labelled data: reading, checking and splitting.
+
+Layout of ``data/``::
+
+    train_pass/*.jsonl   the training authoring pass (train + dev come from here)
+    test_pass/*.jsonl    the test authoring pass, written separately
+    splits/train.jsonl, dev.jsonl, test.jsonl, manifest.json   (made by ``build``)
+
+Each record: ``{"text": str, "intent": one of the six, "lang": "en"|..., "tags": [str, ...]}``.
+
+Splits are fixed and reproducible: near-duplicates (same reply text after
+zoning and normalisation, or word-trigram Jaccard >= 0.7) form one group, and
+a group goes to train or dev as a whole by a hash of its members; training
+items that nearly duplicate a test item are dropped, so nothing straddles
+train and test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CorpusError
+from .verdict import Intent
+
+__all__ = ["LANGS", "Record", "build", "data_hash", "load_records", "read_jsonl"]
+
+LANGS = ("en", "es", "fr", "de", "pt", "it", "nl")
+_INTENTS = {i.value for i in Intent}
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    text: str
+    intent: str
+    lang: str
+    tags: tuple[str, ...]
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "intent": self.intent, "lang": self.lang, "tags": list(self.tags)}
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; CorpusError names file and line."""
+    p = Path(path)
+    if not p.is_file():
+        raise CorpusError(f"data file {str(p)!r} does not exist")
+    with open(p, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CorpusError(f"{p}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+            if not isinstance(obj, dict):
+                raise CorpusError(f"{p}:{n}: expected a JSON object, got {type(obj).__name__}")
+            yield n, obj
+
+
+def load_records(paths: Iterable[str | Path], *, require_labels: bool = True) -> list[Record]:
+    """Read and check labelled records from JSONL files (or folders of them)."""
+    out: list[Record] = []
+    files: list[Path] = []
+    for path in paths:
+        p = Path(path)
+        files.extend(sorted(p.glob("*.jsonl")) if p.is_dir() else [p])
+    if not files:
+        raise CorpusError("no data files given")
+    for f in files:
+        for n, obj in read_jsonl(f):
+            where = f"{f}:{n}"
+            text = obj.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise CorpusError(f"{where}: 'text' must be a non-empty string")
+            intent = obj.get("intent")
+            if require_labels and intent not in _INTENTS:
+                raise CorpusError(f"{where}: intent {intent!r} is not one of {sorted(_INTENTS)}")
+            lang = obj.get("lang", "en")
+            if lang not in LANGS:
+                raise CorpusError(f"{where}: lang {lang!r} is not one of {LANGS}")
+            tags = obj.get("tags", [])
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise CorpusError(f"{where}: 'tags' must be a list of strings")
+            out.append(Record(text, str(intent), lang, tuple(tags), where))
+    return out
+
+
+def data_hash(records: Iterable[Record]) -> str:
+    """SHA-256 over the records' JSON, in order: identifies a training set."""
+    h = hashlib.sha256()
+    for r in records:
+        h.update(json.dumps(r.to_json(), ensure_ascii=False, sort_keys=True).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _norm_words(text: str) -> list[str]:
+    from ._text import fold
+    from .extract import extract
+
+    reply = extract(text).text or text
+    return _WORD.findall(fold(reply))
+
+
+def _shingles(words: list[str]) -> frozenset[str]:
+    if len(words) < 3:
+        return frozenset([" ".join(words)])
+    return frozenset(" ".join(words[i : i + 3]) for i in range(len(words) - 2))
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _near_duplicate_pairs(shingles: list[frozenset[str]], threshold: float) -> Iterator[tuple[int, int]]:
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, sh in enumerate(shingles):
+        for s in sh:
+            index[s].append(i)
+    for i, sh in enumerate(shingles):
+        seen: Counter[int] = Counter()
+        for s in sh:
+            for j in index[s]:
+                if j > i:
+                    seen[j] += 1
+        for j, inter in seen.items():
+            union = len(sh) + len(shingles[j]) - inter
+            if union and inter / union >= threshold:
+                yield i, j
+
+
+def build(data_dir: str | Path, *, dev_fraction: float = 0.15, jaccard: float = 0.7) -> dict[str, Any]:
+    """Make ``splits/{train,dev,test}.jsonl`` and ``splits/manifest.json`` from the passes."""
+    d = Path(data_dir)
+    train_pool = load_records([d / "train_pass"])
+    test = load_records([d / "test_pass"])
+    # exact duplicates inside a pass are dropped (first wins)
+    def dedupe(recs: list[Record]) -> list[Record]:
+        seen: set[str] = set()
+        out = []
+        for r in recs:
+            key = " ".join(_norm_words(r.text))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(r)
+        return out
+
+    train_pool, test = dedupe(train_pool), dedupe(test)
+    pool_sh = [_shingles(_norm_words(r.text)) for r in train_pool]
+    test_sh = [_shingles(_norm_words(r.text)) for r in test]
+    # drop training items that nearly duplicate a test item
+    allsh = pool_sh + test_sh
+    n_pool = len(pool_sh)
+    leak: set[int] = set()
+    uf = _UnionFind(n_pool)
+    for i, j in _near_duplicate_pairs(allsh, jaccard):
+        if i < n_pool <= j:
+            leak.add(i)
+        elif j < n_pool:
+            uf.union(i, j)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(n_pool):
+        if i not in leak:
+            groups[uf.find(i)].append(i)
+    train: list[Record] = []
+    dev: list[Record] = []
+    for members in groups.values():
+        key = "|".join(sorted(hashlib.sha1(train_pool[i].text.encode()).hexdigest() for i in members))
+        bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (dev if bucket < dev_fraction else train).extend(train_pool[i] for i in members)
+    # keep the authoring order inside each split (stable, readable diffs)
+    order = {id(r): k for k, r in enumerate(train_pool)}
+    train.sort(key=lambda r: order[id(r)])
+    dev.sort(key=lambda r: order[id(r)])
+    out_dir = d / "splits"
+    out_dir.mkdir(exist_ok=True)
+    manifest: dict[str, Any] = {"jaccard_threshold": jaccard, "dev_fraction": dev_fraction,
+                                "dropped_for_test_overlap": len(leak), "splits": {}}
+    for name, recs in (("train", train), ("dev", dev), ("test", test)):
+        with open(out_dir / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+            for r in recs:
+                fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+        manifest["splits"][name] = summarize(recs) | {"sha256": data_hash(recs)}
+    with open(out_dir / "manifest.json", "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    return manifest
+
+
+_HARD_TAGS = {"hard_negative"}
+
+
+def summarize(recs: list[Record]) -> dict[str, Any]:
+    """Counts by intent, language and tag, and the hard-negative share."""
+    hard = sum(1 for r in recs if r.intent != "do_not_email" and _HARD_TAGS & set(r.tags))
+    return {
+        "n": len(recs),
+        "intent": dict(sorted(Counter(r.intent for r in recs).items())),
+        "lang": dict(sorted(Counter(r.lang for r in recs).items())),
+        "tags": dict(sorted(Counter(t for r in recs for t in r.tags).items())),
+        "hard_negatives": hard,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m replyguard.corpus")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="make the fixed splits from data/train_pass and data/test_pass")
+    b.add_argument("data_dir", nargs="?", default="data")
+    args = ap.parse_args(argv)
+    try:
+        manifest = build(args.data_dir)
+    except CorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, s in manifest["splits"].items():
+        print(f"{name:5s} n={s['n']:5d} hard_negatives={s['hard_negatives']:4d} {s['intent']}")
+    print(f"dropped {manifest['dropped_for_test_overlap']} training items that nearly duplicate test items")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

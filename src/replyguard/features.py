@@ -1,0 +1,193 @@
+"""One feature function for training and inference.
+
+:func:`analyze` runs the flow up to the model (zoning, folding, one spaCy
+``Doc``, rules, language); :func:`feature_counts` turns an :class:`Analysis`
+into named features. Training builds a vocabulary over those names; inference
+maps them to weight rows with :class:`FeatureSpace` (a dict lookup, a per-token
+cache for character n-grams, no scikit-learn call).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ._text import fold, get_nlp, guess_language
+from .extract import Extraction, extract
+from .rules import RuleHit, Ruleset
+
+__all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "feature_counts"]
+
+FEATURE_VERSION = "f1"
+_CHAR_N = (3, 4, 5)
+_MAX_TOKENS = 400  # n-grams are read from the first tokens of the reply only
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything the model and the policy read about one reply."""
+
+    extraction: Extraction
+    reply_text: str
+    words: tuple[str, ...]
+    hits: tuple[RuleHit, ...]
+    language: str
+    caps_ratio: float
+    n_chars: int
+
+
+def _normalize_word(tok: str) -> str:
+    if any(c.isdigit() for c in tok):
+        return "".join("0" if c.isdigit() else c for c in tok)
+    return tok
+
+
+def analyze(text: str, ruleset: Ruleset) -> Analysis:
+    """Zone, fold, tokenize once and apply the rules to ``text``."""
+    ext = extract(text)
+    reply = ext.text
+    folded = fold(reply)
+    doc = get_nlp().make_doc(folded)
+    hits = tuple(ruleset.match(doc)) if len(doc) else ()
+    words = tuple(
+        _normalize_word(t.text) for t in doc[:_MAX_TOKENS] if not t.is_punct and not t.is_space
+    )
+    letters = [c for c in reply[:2000] if c.isalpha()]
+    upper = sum(1 for c in letters if c.isupper())
+    caps = upper / len(letters) if letters else 0.0
+    return Analysis(ext, reply, words, hits, guess_language(list(words)), caps, len(reply))
+
+
+def _char_grams(word: str) -> list[str]:
+    w = f"<{word}>"
+    out = []
+    for n in _CHAR_N:
+        for i in range(len(w) - n + 1):
+            out.append("c=" + w[i : i + n])
+    return out
+
+
+def shape_features(a: Analysis) -> list[str]:
+    """Shape cues: length, caps, question, how the reply was found."""
+    out = []
+    n = len(a.words)
+    if n == 0:
+        out.append("s=empty")
+    elif n <= 3:
+        out.append("s=short")
+    elif n <= 12:
+        out.append("s=medium")
+    elif n > 80:
+        out.append("s=long")
+    if a.caps_ratio > 0.6 and n:
+        out.append("s=caps")
+    if "?" in a.reply_text:
+        out.append("s=question")
+    if "!" in a.reply_text:
+        out.append("s=exclaim")
+    if not a.extraction.found_reply:
+        out.append("s=no_reply")
+    if a.extraction.quote_found:
+        out.append("s=quote_found")
+    out.append("s=lang_" + a.language)
+    return out
+
+
+def rule_features(hits: Iterable[RuleHit]) -> list[str]:
+    out = []
+    for h in hits:
+        if h.vetoed_by is not None:
+            out.append("v=" + h.id)
+            out.append("L=" + h.label + "_VETOED")
+        else:
+            out.append("r=" + h.id)
+            out.append("L=" + h.label)
+    return out
+
+
+def feature_counts(a: Analysis) -> tuple[list[str], list[str]]:
+    """(n-gram feature names, rule and shape feature names) of an analysis.
+
+    N-gram names repeat once per occurrence. The same function feeds training
+    (through :class:`FeatureSpace`) and inference.
+    """
+    words = a.words
+    grams: list[str] = []
+    for i, w in enumerate(words):
+        grams.append("w=" + w)
+        if i:
+            grams.append("b=" + words[i - 1] + " " + w)
+        grams.extend(_char_grams(w))
+    return grams, rule_features(a.hits) + shape_features(a)
+
+
+class FeatureSpace:
+    """Feature names -> column indices, with the weighting both paths share.
+
+    N-gram features (words, word bigrams, character 3-5-grams of words) get
+    ``1 / sqrt(number of n-gram occurrences)`` each (an L2-style length
+    normalisation); rule and shape features get 1.0.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.index = {n: i for i, n in enumerate(names)}
+        self._word_cache: dict[str, tuple[int, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _word_indices(self, w: str) -> tuple[int, ...]:
+        got = self._word_cache.get(w)
+        if got is None:
+            idx = self.index
+            got = tuple(idx[g] for g in ("w=" + w, *_char_grams(w)) if g in idx)
+            if len(self._word_cache) > 200_000:
+                self._word_cache.clear()
+            self._word_cache[w] = got
+        return got
+
+    def vectorize(self, a: Analysis) -> tuple[list[int], list[float]]:
+        """Column indices and values of one analysis (duplicates are summed by the caller)."""
+        words = a.words
+        idx = self.index
+        cols: list[int] = []
+        n_grams = 0
+        prev: str | None = None
+        for w in words:
+            wi = self._word_indices(w)
+            cols.extend(wi)
+            # occurrences as feature_counts() lists them: word, bigram, character n-grams
+            n_grams += 1 + (prev is not None) + sum(max(0, len(w) + 3 - n) for n in _CHAR_N)
+            if prev is not None:
+                j = idx.get("b=" + prev + " " + w)
+                if j is not None:
+                    cols.append(j)
+            prev = w
+        val = 1.0 / math.sqrt(n_grams) if n_grams else 0.0
+        vals = [val] * len(cols)
+        for name in rule_features(a.hits) + shape_features(a):
+            j = idx.get(name)
+            if j is not None:
+                cols.append(j)
+                vals.append(1.0)
+        return cols, vals
+
+
+def build_vocabulary(
+    analyses: Iterable[Analysis], *, min_df_words: int = 2, min_df_chars: int = 3, extra: Iterable[str] = ()
+) -> list[str]:
+    """Sorted feature names seen often enough in training analyses."""
+    from collections import Counter
+
+    df: Counter[str] = Counter()
+    always: set[str] = set(extra)
+    for a in analyses:
+        grams, other = feature_counts(a)
+        df.update(set(grams))
+        always.update(other)
+    keep = {
+        g for g, c in df.items() if c >= (min_df_chars if g.startswith("c=") else min_df_words)
+    }
+    return sorted(keep | always)

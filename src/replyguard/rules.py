@@ -1,0 +1,491 @@
+"""Rule-based phrase matching over one shared spaCy ``Doc``.
+
+Patterns are data: ``patterns/<lang>.jsonl``, one JSON object a line::
+
+    {"id": "en.dne.take_me_off", "label": "DNE", "pattern": "take me off your list",
+     "comment": "the classic removal request"}
+
+A string ``pattern`` goes to the ``PhraseMatcher``; a list of token dicts goes
+to the ``Matcher``. Patterns match *folded* text (lower case, no accents, see
+:func:`replyguard._text.fold`); string values in token patterns are folded at
+load time, so they may be written with accents.
+
+Labels
+------
+``DNE``           an opt-out request.
+``DNE_KEYWORD``   an SMS-style keyword (STOP, BAJA, ...): counts only when it
+                  is the whole message (filler such as "please" and
+                  punctuation aside).
+``VETO``          a negation or another sense ("don't unsubscribe me", "stop
+                  by our booth"); cancels every DNE hit it overlaps.
+``OOO``, ``WRONG_CONTACT``, ``NOT_INTERESTED``, ``INTERESTED``, ``OTHER``
+                  cues for the other intents; the model weighs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ._text import fold, get_nlp
+from .errors import PatternError
+
+__all__ = ["LABELS", "RULESET_NAME", "RuleHit", "Ruleset", "default_ruleset"]
+
+RULESET_NAME = "replyguard.rules.v1"
+LABELS = (
+    "DNE",
+    "DNE_KEYWORD",
+    "VETO",
+    "OOO",
+    "WRONG_CONTACT",
+    "NOT_INTERESTED",
+    "INTERESTED",
+    "OTHER",
+)
+_ALLOWED_TOKEN_KEYS = {
+    "LOWER", "ORTH", "TEXT", "NORM", "OP", "IS_PUNCT", "IS_DIGIT", "IS_ALPHA", "LIKE_NUM",
+    "LIKE_EMAIL", "LIKE_URL", "LENGTH", "IS_SPACE",
+}
+# words that may stand around a keyword without making it "more than a keyword"
+_KEYWORD_FILLER = frozenset(
+    "please pls plz plse now thanks thank you thx ok okay por favor gracias porfa s'il vous plait "
+    "svp merci bitte danke per favore grazie aub a.u.b alstublieft dank obrigado obrigada "
+    "me all of it".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHit:
+    """One pattern match. ``start``/``end`` are character offsets into the reply text."""
+
+    id: str
+    label: str
+    start: int
+    end: int
+    token_start: int
+    token_end: int
+    vetoed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    id: str
+    label: str
+    pattern: Any
+    comment: str
+    lang: str
+
+
+def _fold_token_pattern(tok: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, val in tok.items():
+        if key not in _ALLOWED_TOKEN_KEYS:
+            raise PatternError(f"token key {key!r} is not supported; use one of {sorted(_ALLOWED_TOKEN_KEYS)}")
+        if key in ("LOWER", "ORTH", "TEXT", "NORM"):
+            key = "LOWER"
+            if isinstance(val, str):
+                val = fold(val)
+            elif isinstance(val, dict):
+                val = {
+                    k: ([fold(v) for v in vs] if isinstance(vs, list) else vs) for k, vs in val.items()
+                }
+        out[key] = val
+    return out
+
+
+def load_patterns(paths: Iterable[Path]) -> list[_Pattern]:
+    """Read and check pattern files; raise :class:`PatternError` naming file and line."""
+    pats: list[_Pattern] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        lang = path.stem
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line or line.startswith("//"):
+                    continue
+                where = f"{path}:{n}"
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise PatternError(f"{where}: not valid JSON ({exc.msg})") from None
+                missing = {"id", "label", "pattern", "comment"} - set(obj)
+                if missing:
+                    raise PatternError(f"{where}: missing keys {sorted(missing)}")
+                if obj["label"] not in LABELS:
+                    raise PatternError(f"{where}: label {obj['label']!r} is not one of {LABELS}")
+                if obj["id"] in seen:
+                    raise PatternError(f"{where}: duplicate id {obj['id']!r} (first in {seen[obj['id']]})")
+                seen[obj["id"]] = where
+                pat = obj["pattern"]
+                if isinstance(pat, str):
+                    if not pat.strip():
+                        raise PatternError(f"{where}: empty phrase pattern")
+                    pat = fold(pat)
+                elif isinstance(pat, list) and pat and all(isinstance(t, dict) for t in pat):
+                    try:
+                        pat = [_fold_token_pattern(t) for t in pat]
+                    except PatternError as exc:
+                        raise PatternError(f"{where}: {exc}") from None
+                else:
+                    raise PatternError(f"{where}: pattern must be a string or a list of token dicts")
+                pats.append(_Pattern(obj["id"], obj["label"], pat, obj["comment"], lang))
+    return pats
+
+
+def _default_pattern_dir() -> Path:
+    return Path(str(resources.files("replyguard") / "patterns"))
+
+
+# -- compiling token patterns into PhraseMatcher segments -------------------------
+#
+# spaCy's Matcher costs a few microseconds per pattern per call, and its ``IN``
+# predicate is a Python call per token; with hundreds of patterns in seven
+# languages that is a millisecond a reply. The PhraseMatcher's cost does not grow
+# with the number of phrases. So a token pattern made only of word slots
+# (``LOWER`` / ``{"IN": [...]}``, optionally ``"OP": "?"``) and wildcard gaps
+# (``{"OP": "{0,3}"}``) is compiled into segments of phrases for the
+# PhraseMatcher, joined again by gap bounds; it matches exactly the spans the
+# Matcher would. Patterns using other attributes (``IS_PUNCT``, ``LIKE_EMAIL``,
+# ``+`` / ``*`` on words, ...) run on the Matcher itself.
+
+_SEGMENT_LIMIT = 40  # phrases per segment before a pattern is split into more segments
+_STAR_MAX = 8  # "*" and "+" wildcards span at most this many tokens
+
+
+@dataclass(frozen=True, slots=True)
+class _Seg:
+    key: str
+    phrases: tuple[tuple[str, ...], ...]
+    can_be_empty: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Gap:
+    lo: int
+    hi: int
+
+
+def _quant(op: str | None) -> tuple[int, int] | None:
+    if op is None:
+        return 1, 1
+    if op == "?":
+        return 0, 1
+    if op == "*":
+        return 0, _STAR_MAX
+    if op == "+":
+        return 1, _STAR_MAX
+    if op.startswith("{") and op.endswith("}"):
+        body = op[1:-1]
+        if "," in body:
+            lo_s, hi_s = body.split(",", 1)
+            lo = int(lo_s) if lo_s.strip() else 0
+            hi = int(hi_s) if hi_s.strip() else lo + _STAR_MAX
+        else:
+            lo = hi = int(body)
+        return lo, hi
+    return None
+
+
+def _compile_token_pattern(pid: str, pattern: list[dict[str, Any]]) -> list[_Seg | _Gap] | None:
+    """Segments and gaps for a word-slot pattern, or None when it needs the Matcher."""
+    slots: list[tuple[list[str], bool] | _Gap] = []
+    for tok in pattern:
+        q = _quant(tok.get("OP"))
+        keys = set(tok) - {"OP"}
+        if q is None:
+            return None
+        if not keys:
+            slots.append(_Gap(*q))
+            continue
+        if keys != {"LOWER"} or q[1] != 1:
+            return None
+        val = tok["LOWER"]
+        if isinstance(val, str):
+            words = [val]
+        elif isinstance(val, dict) and set(val) == {"IN"}:
+            words = list(dict.fromkeys(val["IN"]))
+        else:
+            return None
+        if any(not w or " " in w for w in words):
+            return None
+        slots.append((words, q[0] == 0))
+    # group consecutive word slots into segments of bounded size
+    out: list[_Seg | _Gap] = []
+    group: list[tuple[list[str], bool]] = []
+
+    def flush() -> None:
+        if not group:
+            return
+        phrases: set[tuple[str, ...]] = {()}
+        for words, optional in group:
+            nxt = {ph + (w,) for ph in phrases for w in words}
+            if optional:
+                nxt |= phrases
+            phrases = nxt
+        empty = () in phrases
+        phrases.discard(())
+        out.append(_Seg(f"{pid}#{len(out)}", tuple(sorted(phrases)), empty))
+        group.clear()
+
+    size = 1
+    for slot in slots:
+        if isinstance(slot, _Gap):
+            flush()
+            size = 1
+            out.append(slot)
+            continue
+        mult = len(slot[0]) + (1 if slot[1] else 0)
+        # the first segment must hold a required word (its hits are where matches start);
+        # later segments may match nothing (the DP in _run_compiled skips them)
+        first_ok = bool(out) or any(not opt for _, opt in group)
+        if group and size * mult > _SEGMENT_LIMIT and first_ok:
+            flush()
+            size = 1
+            out.append(_Gap(0, 0))
+        group.append(slot)
+        size *= mult
+    flush()
+    # merge adjacent gaps; patterns must start and end with a segment that cannot be empty
+    merged: list[_Seg | _Gap] = []
+    for el in out:
+        if isinstance(el, _Gap) and merged and isinstance(merged[-1], _Gap):
+            prev = merged.pop()
+            assert isinstance(prev, _Gap)
+            el = _Gap(prev.lo + el.lo, prev.hi + el.hi)
+        merged.append(el)
+    if not merged or not isinstance(merged[0], _Seg) or not isinstance(merged[-1], _Seg):
+        raise PatternError(f"pattern {pid!r}: must begin and end with a word, not a wildcard")
+    if merged[0].can_be_empty:
+        raise PatternError(
+            f"pattern {pid!r}: the words before the first wildcard are all optional; "
+            "make one of them required"
+        )
+    return merged
+
+
+def _run_compiled(
+    elements: list[_Seg | _Gap], hits: dict[str, dict[int, list[int]]], n: int
+) -> set[tuple[int, int]]:
+    first = elements[0]
+    assert isinstance(first, _Seg)
+    found: set[tuple[int, int]] = set()
+    for s, ends in hits.get(first.key, {}).items():
+        frontier = set(ends)
+        for el in elements[1:]:
+            if isinstance(el, _Gap):
+                frontier = {p + k for p in frontier for k in range(el.lo, el.hi + 1) if p + k <= n}
+            else:
+                h = hits.get(el.key)
+                nxt: set[int] = set()
+                if h:
+                    for p in frontier:
+                        nxt.update(h.get(p, ()))
+                if el.can_be_empty:
+                    nxt |= frontier
+                frontier = nxt
+            if not frontier:
+                break
+        for e in frontier:
+            found.add((s, e))
+    return found
+
+
+class Ruleset:
+    """The compiled rules: a ``PhraseMatcher`` (phrases and compiled token patterns)
+    and a ``Matcher`` (token patterns that need other attributes), over folded tokens."""
+
+    def __init__(self, pattern_dir: str | Path | None = None) -> None:
+        self.pattern_dir = Path(pattern_dir) if pattern_dir else _default_pattern_dir()
+        files = sorted(self.pattern_dir.glob("*.jsonl"))
+        if not files:
+            raise PatternError(f"no pattern files (*.jsonl) in {self.pattern_dir}")
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(f.name.encode())
+            digest.update(f.read_bytes())
+        self.version = f"{RULESET_NAME}+{digest.hexdigest()[:10]}"
+        self.patterns = load_patterns(files)
+        self.by_id = {p.id: p for p in self.patterns}
+        self.languages = tuple(f.stem for f in files)
+        from spacy.matcher import Matcher, PhraseMatcher
+
+        nlp = get_nlp()
+        vocab = nlp.vocab
+        self._matcher = Matcher(vocab, validate=True)
+        self._phrases = PhraseMatcher(vocab, attr="ORTH")
+        self._n_matcher = 0
+        self._key: dict[int, tuple[str, str | None]] = {}  # match key -> (pattern id, segment key)
+        self._compiled: dict[str, list[_Seg | _Gap]] = {}
+        for p in self.patterns:
+            if isinstance(p.pattern, str):
+                self._phrases.add(p.id, [nlp.make_doc(p.pattern)])
+                self._key[vocab.strings.add(p.id)] = (p.id, None)
+                continue
+            elements = _compile_token_pattern(p.id, p.pattern)
+            if elements is None:
+                try:
+                    self._matcher.add(p.id, [p.pattern])
+                except Exception as exc:  # spaCy raises ValueError / MatchPatternError
+                    raise PatternError(f"pattern {p.id!r} is not a valid Matcher pattern: {exc}") from None
+                self._key[vocab.strings.add(p.id)] = (p.id, None)
+                self._n_matcher += 1
+                continue
+            self._compiled[p.id] = elements
+            for el in elements:
+                if isinstance(el, _Seg):
+                    # tokenizing the joined words is faster than Doc(words=...) and
+                    # gives the tokens a reply would have
+                    docs = list(nlp.tokenizer.pipe(" ".join(ph) for ph in el.phrases))
+                    self._phrases.add(el.key, docs)
+                    self._key[vocab.strings.add(el.key)] = (p.id, el.key)
+
+    def __repr__(self) -> str:
+        return f"Ruleset({str(self.pattern_dir)!r}, patterns={len(self.patterns)}, version={self.version!r})"
+
+    def _raw_matches(self, doc: Any) -> list[tuple[str, int, int]]:
+        raw = list(self._phrases(doc))
+        if self._n_matcher:
+            raw.extend(self._matcher(doc))
+        out: list[tuple[str, int, int]] = []
+        seg_hits: dict[str, dict[int, list[int]]] = {}
+        touched: set[str] = set()
+        key = self._key
+        for k, s, e in raw:
+            pid, seg = key[k]
+            if seg is None:
+                out.append((pid, s, e))
+            else:
+                seg_hits.setdefault(seg, {}).setdefault(s, []).append(e)
+                touched.add(pid)
+        n = len(doc)
+        for pid in touched:
+            spans = _run_compiled(self._compiled[pid], seg_hits, n)
+            # keep maximal spans only: one hit per place, as the evidence shows it
+            for s, e in spans:
+                if not any((s2 <= s and e <= e2) and (s2, e2) != (s, e) for s2, e2 in spans):
+                    out.append((pid, s, e))
+        return out
+
+    def match(self, doc: Any) -> list[RuleHit]:
+        """All hits on ``doc`` (a Doc of folded text), with vetoes and keyword rules applied."""
+        hits = self._raw_matches(doc)
+        if not hits:
+            return []
+        by_id = self.by_id
+        labelled = [(pid, by_id[pid].label, s, e) for pid, s, e in hits]
+        vetoes = [(pid, s, e) for pid, label, s, e in labelled if label == "VETO"]
+        out: list[RuleHit] = []
+        n_tokens = len(doc)
+        for pid, label, s, e in sorted(labelled, key=lambda h: (h[2], h[3], h[0])):
+            vetoed: str | None = None
+            if label in ("DNE", "DNE_KEYWORD"):
+                for vid, vs, ve in vetoes:
+                    if vs < e and s < ve:
+                        vetoed = vid
+                        break
+                if label == "DNE_KEYWORD" and vetoed is None and not _is_whole_message(doc, s, e, n_tokens):
+                    continue
+            span = doc[s:e]
+            out.append(RuleHit(pid, label, span.start_char, span.end_char, s, e, vetoed))
+        return out
+
+
+def _is_whole_message(doc: Any, s: int, e: int, n: int) -> bool:
+    for i in range(n):
+        if s <= i < e:
+            continue
+        tok = doc[i]
+        if tok.is_punct or tok.is_space or tok.text in _KEYWORD_FILLER or not tok.text.strip("!.?¡¿:;,-*'\"()"):
+            continue
+        if tok.text.isascii() and not tok.text.isalnum() and not any(c.isalpha() for c in tok.text):
+            continue  # emoticons and symbols
+        if not any(c.isalnum() for c in tok.text):
+            continue  # emoji
+        return False
+    return True
+
+
+_default: Ruleset | None = None
+_lock = threading.Lock()
+
+
+def default_ruleset() -> Ruleset:
+    """The packaged ruleset, compiled once, lazily."""
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                _default = Ruleset()
+    return _default
+
+
+def explain(text: str, ruleset: Ruleset | None = None) -> list[RuleHit]:
+    """Rule hits on ``text`` (folded and tokenized as the classifier does)."""
+    rs = ruleset or default_ruleset()
+    return rs.match(get_nlp().make_doc(fold(text)))
+
+
+def _check_cases(path: Path, rs: Ruleset) -> list[str]:
+    """Failures of a rule case file: lines ``{"text": ..., "dne": true|false}``."""
+    fails = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            case = json.loads(line)
+            hits = explain(case["text"], rs)
+            live = [h.id for h in hits if h.label in ("DNE", "DNE_KEYWORD") and h.vetoed_by is None]
+            if bool(live) != bool(case["dne"]):
+                shown = [(h.id, h.vetoed_by) for h in hits if h.label in ("DNE", "DNE_KEYWORD", "VETO")]
+                fails.append(f"{path.name}:{n}: expected dne={case['dne']}: {case['text']!r} hits={shown}")
+    return fails
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m replyguard.rules check CASES.jsonl...`` or ``explain TEXT``."""
+    import argparse
+    import sys
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m replyguard.rules")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check", help="compile the patterns and run rule case files")
+    c.add_argument("cases", nargs="*", type=Path)
+    e = sub.add_parser("explain", help="show the rule hits on a text")
+    e.add_argument("text")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        rs = default_ruleset()
+    except PatternError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{rs!r} compiled in {time.perf_counter() - t0:.2f}s; "
+          f"{rs._n_matcher} on the Matcher, "
+          f"{sum(len(el.phrases) for els in rs._compiled.values() for el in els if isinstance(el, _Seg))} "
+          "compiled phrases")
+    if args.cmd == "explain":
+        for h in explain(args.text, rs):
+            print(f"{h.label:15s} {h.id:40s} {args.text[h.start:h.end]!r}" + (f" vetoed by {h.vetoed_by}" if h.vetoed_by else ""))
+        return 0
+    fails = []
+    total = 0
+    for path in args.cases:
+        total += sum(1 for line in open(path, encoding="utf-8") if line.strip())
+        fails.extend(_check_cases(path, rs))
+    for f in fails:
+        print(f)
+    print(f"{total - len(fails)} passed, {len(fails)} failed")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

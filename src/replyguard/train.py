@@ -1,0 +1,197 @@
+"""Training: the same analysis and features as inference, a scikit-learn
+``LogisticRegression`` fitted offline, then plain weights exported.
+
+Reproducible: the same records, ``C`` grid and ``seed`` give the same weights
+(lbfgs is deterministic; the data order is the file order).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .corpus import Record, data_hash
+from .features import FEATURE_VERSION, Analysis, FeatureSpace, analyze, build_vocabulary
+from .model import LinearModel, softmax_rows
+from .rules import Ruleset, default_ruleset
+from .verdict import INTENTS
+
+__all__ = ["TrainConfig", "choose_thresholds", "fit", "matrix"]
+
+_SHAPES = ("s=empty", "s=short", "s=medium", "s=long", "s=caps", "s=question", "s=exclaim",
+           "s=no_reply", "s=quote_found")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (stored in the model card)."""
+
+    C_grid: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0)
+    seed: int = 0
+    target_recall: float = 0.99
+    review_recall: float = 0.998
+    min_df_words: int = 2
+    min_df_chars: int = 3
+    max_iter: int = 3000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def matrix(space: FeatureSpace, analyses: Sequence[Analysis]) -> Any:
+    """The CSR matrix of analyses, built with the inference-time vectorizer."""
+    from scipy.sparse import csr_matrix
+
+    indptr = [0]
+    cols: list[int] = []
+    vals: list[float] = []
+    for a in analyses:
+        c, v = space.vectorize(a)
+        cols.extend(c)
+        vals.extend(v)
+        indptr.append(len(cols))
+    X = csr_matrix((np.asarray(vals, dtype=np.float64), np.asarray(cols, dtype=np.int64), np.asarray(indptr)),
+                   shape=(len(analyses), len(space)))
+    X.sum_duplicates()
+    return X
+
+
+def _labels(records: Sequence[Record]) -> np.ndarray:
+    order = {i.value: k for k, i in enumerate(INTENTS)}
+    return np.asarray([order[r.intent] for r in records], dtype=np.int64)
+
+
+def _fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
+    """Temperature minimising the dev negative log-likelihood (grid then refine)."""
+    def nll(t: float) -> float:
+        p = softmax_rows(z, t)
+        return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)).mean())
+
+    grid = [0.25 * k for k in range(1, 21)]
+    best = min(grid, key=nll)
+    fine = [best + 0.02 * k for k in range(-12, 13) if best + 0.02 * k > 0.05]
+    return round(min(fine, key=nll), 3)
+
+
+def choose_thresholds(p_dne: np.ndarray, is_dne: np.ndarray, target_recall: float, review_recall: float) -> dict[str, Any]:
+    """The highest threshold whose recall on ``is_dne`` is >= ``target_recall`` (recall
+    first), and the lower edge of the needs-review band at ``review_recall``."""
+    pos = np.sort(p_dne[is_dne])
+    if len(pos) == 0:
+        return {"do_not_email": 0.5, "needs_review": [0.25, 0.5]}
+
+    def at(recall: float) -> float:
+        k = int(math.floor((1 - recall) * len(pos)))
+        return float(pos[min(k, len(pos) - 1)])
+
+    thr = min(at(target_recall), 0.9)
+    lo = min(at(review_recall), thr)
+    # thresholds just below the boundary score so that the boundary example passes
+    thr = max(round(thr - 1e-4, 4), 0.05)
+    lo = max(round(min(lo - 1e-4, thr / 2 if lo >= thr else lo - 1e-4), 4), 0.01)
+    return {"do_not_email": thr, "needs_review": [lo, thr]}
+
+
+def _metrics(y: np.ndarray, pred: np.ndarray, dne_pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    is_dne = y == 0
+    return {
+        "macro_f1": float(f1_score(y, pred, average="macro", labels=list(range(len(INTENTS))), zero_division=0)),
+        "dne_recall": float(recall_score(is_dne, dne_pred, zero_division=0)),
+        "dne_precision": float(precision_score(is_dne, dne_pred, zero_division=0)),
+    }
+
+
+def _decide(p: np.ndarray, thr: float) -> tuple[np.ndarray, np.ndarray]:
+    dne = p[:, 0] >= thr
+    other = 1 + p[:, 1:].argmax(axis=1)
+    return np.where(dne, 0, other), dne
+
+
+def fit(
+    train: Sequence[Record],
+    dev: Sequence[Record],
+    *,
+    config: TrainConfig | None = None,
+    ruleset: Ruleset | None = None,
+    log: Any = None,
+) -> LinearModel:
+    """Train a model on ``train``, calibrate and set thresholds on ``dev``."""
+    from sklearn import __version__ as sk_version
+    from sklearn.linear_model import LogisticRegression
+
+    cfg = config or TrainConfig()
+    rs = ruleset or default_ruleset()
+    say = log or (lambda *_: None)
+    if not train or not dev:
+        raise ValueError("training needs non-empty train and dev sets")
+    missing = {i.value for i in INTENTS} - {r.intent for r in train}
+    if missing:
+        raise ValueError(f"the training data has no examples of {sorted(missing)}; every intent needs some")
+    say(f"analysing {len(train)} train and {len(dev)} dev replies")
+    a_train = [analyze(r.text, rs) for r in train]
+    a_dev = [analyze(r.text, rs) for r in dev]
+    rule_names = [f"r={p.id}" for p in rs.patterns] + [f"v={p.id}" for p in rs.patterns
+                                                         if p.label in ("DNE", "DNE_KEYWORD")]
+    label_names = [f"L={lab}" for lab in ("DNE", "DNE_KEYWORD", "VETO", "OOO", "WRONG_CONTACT",
+                                          "NOT_INTERESTED", "INTERESTED", "OTHER", "DNE_VETOED",
+                                          "DNE_KEYWORD_VETOED")]
+    langs = [f"s=lang_{lang}" for lang in ("en", "es", "fr", "de", "pt", "it", "nl")]
+    vocab = build_vocabulary(a_train, min_df_words=cfg.min_df_words, min_df_chars=cfg.min_df_chars,
+                             extra=rule_names + label_names + list(_SHAPES) + langs)
+    space = FeatureSpace(vocab)
+    X, Xd = matrix(space, a_train), matrix(space, a_dev)
+    y, yd = _labels(train), _labels(dev)
+    say(f"{len(vocab)} features")
+    best: tuple[float, float, Any] | None = None
+    grid_report = []
+    for C in cfg.C_grid:
+        clf = LogisticRegression(C=C, max_iter=cfg.max_iter, random_state=cfg.seed)
+        clf.fit(X, y)
+        p = clf.predict_proba(Xd)
+        pred, dne = _decide(p, 0.5)
+        m = _metrics(yd, pred, dne)
+        # recall-first selection: DNE recall, then macro-F1
+        key = m["dne_recall"] * 0.5 + m["macro_f1"]
+        grid_report.append({"C": C, **{k: round(v, 4) for k, v in m.items()}})
+        say(f"C={C}: dev macro-F1 {m['macro_f1']:.3f}, DNE recall {m['dne_recall']:.3f}")
+        if best is None or key > best[0] + 1e-9:
+            best = (key, C, clf)
+    assert best is not None
+    _, C, clf = best
+    W = clf.coef_.T.astype(np.float32)
+    b = clf.intercept_.astype(np.float32)
+    z_dev = Xd @ W + b
+    T = _fit_temperature(np.asarray(z_dev, dtype=np.float64), yd)
+    p_dev = softmax_rows(np.asarray(z_dev, dtype=np.float64), T)
+    thresholds = choose_thresholds(p_dev[:, 0], yd == 0, cfg.target_recall, cfg.review_recall)
+    pred, dne = _decide(p_dev, thresholds["do_not_email"])
+    dev_metrics = {k: round(v, 4) for k, v in _metrics(yd, pred, dne).items()}
+    import scipy
+    import spacy
+
+    card: dict[str, Any] = {
+        "model_version": f"replyguard-linear-{FEATURE_VERSION}-{data_hash(train)[:10]}",
+        "feature_version": FEATURE_VERSION,
+        "ruleset_version": rs.version,
+        "intents": [i.value for i in INTENTS],
+        "n_features": len(vocab),
+        "estimator": {"class": "sklearn.linear_model.LogisticRegression", "C": C, "seed": cfg.seed,
+                      "max_iter": cfg.max_iter, "C_grid": grid_report},
+        "calibration": {"method": "temperature scaling on dev (NLL)", "temperature": T},
+        "thresholds": thresholds,
+        "threshold_policy": (f"do_not_email threshold: highest dev score keeping DNE recall >= "
+                             f"{cfg.target_recall}; needs_review band starts where recall reaches "
+                             f"{cfg.review_recall}"),
+        "data": {"train_sha256": data_hash(train), "dev_sha256": data_hash(dev),
+                 "n_train": len(train), "n_dev": len(dev)},
+        "metrics": {"dev": dev_metrics},
+        "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                     "scikit-learn": sk_version, "scipy": scipy.__version__, "spacy": spacy.__version__},
+    }
+    card.update(cfg.extra)
+    return LinearModel(W, b, space, card)

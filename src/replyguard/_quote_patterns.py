@@ -72,7 +72,8 @@ MOBILE_FOOTER = re.compile(
     r"haal outlook|get the .{1,20} app)\b[^\n]{0,80}$"
 )
 DISCLAIMER = re.compile(
-    r"^\s*(?:\*+\s*)?(?:confidential|confidentiality|privileged|disclaimer|important notice|"
+    r"^\s*(?:\*+\s*)?(?:[^\n]{0,40}(?:confiden|riservat|vertraulich|vertrouwelijk|disclaimer|"
+    r"privacy notice|aviso legal|privacidade|avertissement)[^\n]{0,25}:|confidential|confidentiality|privileged|disclaimer|important notice|"
     r"notice:|this (?:e-?mail|message|communication|transmission)\b[^\n]{0,60}\b(?:confidential|"
     r"intended|privileged|may contain|contains)|the information (?:contained|in this)|"
     r"if you (?:are not|have received|received) |please consider the environment|"
@@ -92,24 +93,28 @@ DISCLAIMER = re.compile(
 )
 # A closing line: a valediction alone, optionally followed by a short name.
 VALEDICTION = re.compile(
-    r"^\s*(?:best|best regards|best wishes|kind regards|kindest regards|warm regards|"
-    r"warmest regards|regards|many thanks|thanks|thank you|thanks again|thanks so much|"
-    r"thank you so much|thx|tx|ty|cheers|sincerely|yours sincerely|sincerely yours|yours truly|"
-    r"yours|respectfully|br|all the best|talk soon|take care|brgds|rgds|"
-    r"saludos|un saludo|saludos cordiales|cordiales saludos|atentamente|gracias|muchas gracias|"
-    r"un abrazo|abrazos|quedo atento|quedo atenta|cordialement|bien cordialement|"
-    r"tres cordialement|bien a vous|salutations|sincères salutations|merci|merci beaucoup|"
-    r"merci d'avance|bonne journee|belle journee|a bientot|amicalement|"
-    r"viele grusse|viele grusse aus \S+|beste grusse|liebe grusse|freundliche grusse|"
-    r"mit freundlichen grusen|mit freundlichen grussen|mit besten grussen|herzliche grusse|"
-    r"schone grusse|mfg|lg|vg|gruss|grusse|danke|danke schon|vielen dank|besten dank|"
-    r"atenciosamente|abracos|abraco|abs|att|obrigado|obrigada|cumprimentos|"
-    r"melhores cumprimentos|um abraco|saudacoes|"
-    r"cordiali saluti|distinti saluti|saluti|un saluto|grazie|grazie mille|buona giornata|"
-    r"a presto|buon lavoro|"
-    r"met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|vriendelijke groeten|"
-    r"hartelijke groet|groeten|groetjes|groet|mvg|bedankt|dank je|dank u|dank u wel|"
-    r"alvast bedankt)\b"
+    # longest first: the regex takes the first alternative that fits
+    r"^\s*(?:met vriendelijke groeten|mit freundlichen grussen|reciba un cordial saludo|"
+    r"mit freundlichen grusen|many thanks in advance|met vriendelijke groet|"
+    r"mit freundlichen gruse|grus|melhores cumprimentos|liebe grusse aus \S+|sincères salutations|"
+    r"viele grusse aus \S+|vriendelijke groeten|viele gruse aus \S+|freundliche grusse|"
+    r"hartelijke groeten|mit besten grussen|thanks and regards|vriendelijke groet|"
+    r"bien cordialement|cordiales saludos|freundliche gruse|saludos cordiales|thank you so much|"
+    r"thanks in advance|tres cordialement|un cordial saludo|hartelijke groet|herzliche grusse|"
+    r"mit besten gruse|cordiali saluti|distinti saluti|herzliche gruse|kindest regards|"
+    r"sincerely yours|warmest regards|yours sincerely|alvast bedankt|atenciosamente|"
+    r"buona giornata|merci beaucoup|merci d'avance|muchas gracias|muchos saludos|thanks so much|"
+    r"un caro saluto|belle journee|bonne journee|grande abraco|schone grusse|all the best|"
+    r"best regards|beste grusse|cordialement|cordialmente|cumprimentos|forte abraco|"
+    r"grazie mille|kind regards|liebe grusse|quedo atenta|quedo atento|respectfully|"
+    r"schone gruse|tante grazie|thanks again|viele grusse|warm regards|amicalement|atentamente|"
+    r"best wishes|beste gruse|besten dank|bien a vous|buon lavoro|danke schon|liebe gruse|"
+    r"many thanks|salutations|viele gruse|vielen dank|warm wishes|yours truly|dank u wel|"
+    r"a bientot|met groet|saudacoes|sincerely|take care|talk soon|thank you|um abraco|"
+    r"un abrazo|un saludo|un saluto|a presto|all best|groetjes|obrigada|obrigado|abracos|"
+    r"abrazos|bedankt|dank je|gracias|groeten|regards|saludos|a plus|abraco|bisous|"
+    r"cheers|dank u|grazie|grusse|saluti|thanks|besos|best,|bises|brgds|danke|groet|gruse|gruss|"
+    r"merci|yours|best|grtz|rgds|abs|att|mfg|mvg|thx|br|gr|lg|tx|ty|vg)\b"
 )
 # What may follow a valediction on its line, checked on the original (unfolded)
 # line: punctuation and a capitalised name of up to four words ("Best, Ana M.").

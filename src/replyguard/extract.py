@@ -152,18 +152,21 @@ def _cut_signature(lines: list[_Line], removed: list[str]) -> list[_Line]:
     """Drop signature separators, mobile footers, disclaimers and sign-off blocks."""
     content_seen = False
     for k, line in enumerate(lines):
+        f = line.folded
+        if content_seen and qp.SIG_DASHES.match(line.raw.rstrip("\r")):
+            removed.append("signature")
+            lines = lines[:k]
+            break
         if line.blank:
             continue
-        f = line.folded
-        if content_seen and qp.SIG_DASHES.match(line.raw.strip() + (" " if line.raw.endswith(" ") else "")):
-            removed.append("signature")
-            return lines[:k]
         if qp.MOBILE_FOOTER.match(f):
             removed.append("mobile_footer")
-            return lines[:k]
+            lines = lines[:k]
+            break
         if content_seen and qp.DISCLAIMER.match(f):
             removed.append("disclaimer")
-            return lines[:k]
+            lines = lines[:k]
+            break
         content_seen = True
     # sign-off: the last valediction line followed only by signature-like lines
     for k in range(len(lines) - 1, 0, -1):
@@ -174,21 +177,36 @@ def _cut_signature(lines: list[_Line], removed: list[str]) -> list[_Line]:
         if not any(not ln.blank for ln in lines[:k]):
             break
         tail = [ln for ln in lines[k + 1 :] if not ln.blank]
-        if len(tail) <= 8 and all(_signature_like(ln) for ln in tail):
+        if not tail or (
+            len(tail) <= 10
+            and (_name_like(tail[0]) or qp.CONTACT_LINE.search(tail[0].raw))
+            and all(_signature_like(ln) for ln in tail)
+        ):
             removed.append("signoff")
             return lines[:k]
         break
     return lines
 
 
+_NAME_PARTICLES = frozenset("de da di do dos das del della van von der den ten ter te la le du y e zu".split())
+
+
+def _name_like(line: _Line) -> bool:
+    words = line.raw.strip().rstrip(",.").split()
+    return 0 < len(words) <= 5 and all(
+        w[0].isupper() or not w[0].isalpha() or w in _NAME_PARTICLES for w in words
+    )
+
+
 def _signature_like(line: _Line) -> bool:
+    """A title, company, address or contact line under a name; not a question."""
     s = line.raw.strip()
     f = line.folded.strip()
     if f.startswith(("p.s", "ps ", "ps:", "pd:", "p.d", "nb:", "n.b")):
         return False
     if qp.CONTACT_LINE.search(s):
         return True
-    return len(s) <= 80 and len(s.split()) <= 8 and not s.endswith("?")
+    return len(s) <= 80 and len(s.split()) <= 10 and not s.endswith("?")
 
 
 def _pieces(lines: list[_Line]) -> list[tuple[int, int]]:
@@ -217,6 +235,25 @@ def _pieces(lines: list[_Line]) -> list[tuple[int, int]]:
     return out
 
 
+def _inline_answers(below: list[_Line], removed: list[str]) -> list[tuple[int, int]]:
+    """Unquoted blocks that sit *between* '>' lines below a quote header."""
+    end = len(below)
+    for j in range(len(below)):
+        if not below[j].quoted and _header_at(below, j):
+            end = j
+            break
+    region = below[:end]
+    quoted = [j for j, ln in enumerate(region) if ln.quoted and ln.folded.strip(" >")]
+    if len(quoted) < 2:
+        return []
+    first_q, last_q = quoted[0], quoted[-1]
+    inner = region[first_q : last_q + 1]
+    if not any(not ln.quoted and not ln.blank for ln in inner):
+        return []
+    after = [ln for ln in region[last_q + 1 :]]
+    return _pieces(_cut_signature(inner + after, removed))
+
+
 def _zone_text(text: str) -> tuple[list[tuple[int, int]], bool, bool, list[str]]:
     lines = _split_lines(text)
     removed: list[str] = []
@@ -239,6 +276,9 @@ def _zone_text(text: str) -> tuple[list[tuple[int, int]], bool, bool, list[str]]
         removed.append("quote")
     kept = _cut_signature([ln for ln in top if not ln.quoted or ln.blank], removed)
     pieces = _pieces(kept)
+    if pieces and first is not None and first[2] == "quote":
+        # an intro above the header ("answers inline") and answers between '>' lines
+        pieces.extend(_inline_answers(lines[first[0] + first[1] :], removed))
     if not pieces and first is not None:
         # bottom-posted or inline: unquoted text below a header whose history is '>'-quoted
         i, span, _kind = first

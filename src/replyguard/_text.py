@@ -47,6 +47,11 @@ def _build_table() -> dict[int, str]:
             table[cp] = low
     for k, v in _PUNCT_MAP.items():
         table[ord(k)] = v
+    for cp in range(0xD800, 0xE000):  # lone surrogates cannot be encoded: replace, keep length
+        table[cp] = "\ufffd"
+    for cp in range(0x00, 0x20):  # control characters other than tab and newlines read as spaces
+        if chr(cp) not in "\t\n\r":
+            table[cp] = " "
     return table
 
 

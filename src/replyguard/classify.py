@@ -72,6 +72,8 @@ class ReplyClassifier:
         self.model = model
         self.ruleset = ruleset if ruleset is not None else default_ruleset()
         W = model.W
+        self._is_word = np.fromiter((n[0] in "wb" for n in model.space.names), dtype=bool,
+                                    count=len(model.space.names))
         # each rule feature's push toward do_not_email, for evidence weights
         idx = model.space.index
         self._rule_push = {
@@ -149,7 +151,10 @@ class ReplyClassifier:
                              self._rule_push.get(h.id, 0.0))
                 )
         dne = p_dne >= thr
-        if dne:
+        if not a.words:
+            # only the contact's own words can make a reply do_not_email
+            dne, intent = False, Intent.OTHER
+        elif dne:
             intent = Intent.DO_NOT_EMAIL
         else:
             intent = INTENTS[1 + int(np.argmax(p[1:]))]
@@ -189,33 +194,33 @@ class ReplyClassifier:
 
     def _model_evidence(self, a: Analysis, cols: list[int], vals: list[float], k: int, top: int = 3) -> list[Evidence]:
         """The word features that pushed the chosen intent most, located in the reply."""
+        if not cols:
+            return []
+        c = np.asarray(cols)
+        contrib = self.model.W[c, k] * np.asarray(vals, dtype=np.float32)
+        contrib = np.where(self._is_word[c], contrib, 0.0)
+        order = np.argsort(-contrib)[: top * 3]
         names = self.model.space.names
-        W = self.model.W
-        best: dict[str, float] = {}
-        for j, v in zip(cols, vals, strict=True):
-            name = names[j]
-            if name[0] not in "wb":
-                continue
-            best[name] = best.get(name, 0.0) + float(W[j, k]) * v
+        seen: set[str] = set()
         out: list[Evidence] = []
-        if not best:
-            return out
-        from ._text import fold
-
-        folded = fold(a.reply_text)
-        for name, w in sorted(best.items(), key=lambda kv: -kv[1])[:top]:
-            if w <= 0:
+        folded = a.folded
+        to_orig = a.extraction.to_original
+        for j in order:
+            w = float(contrib[j])
+            if w <= 0 or len(out) >= top:
                 break
-            phrase = name[2:]
-            pos = folded.find(phrase.split(" ")[0])
-            end = pos + len(phrase) if pos >= 0 else -1
-            if pos >= 0:
-                nxt = folded.find(phrase.split(" ")[-1], pos)
-                end = nxt + len(phrase.split(" ")[-1]) if nxt >= 0 else end
-            text = a.reply_text[pos:end] if pos >= 0 else phrase
-            to_orig = a.extraction.to_original
-            out.append(Evidence("model", name, to_orig(pos) if pos >= 0 else -1,
-                                to_orig(end) if pos >= 0 else -1, text, w))
+            name = names[cols[j]]
+            if name in seen:
+                continue
+            seen.add(name)
+            parts = name[2:].split(" ")
+            pos = folded.find(parts[0])
+            if pos < 0:
+                out.append(Evidence("model", name, -1, -1, name[2:], w))
+                continue
+            last = folded.find(parts[-1], pos)
+            end = last + len(parts[-1]) if last >= 0 else pos + len(parts[0])
+            out.append(Evidence("model", name, to_orig(pos), to_orig(end), a.reply_text[pos:end], w))
         return out
 
     def classify_email(self, message: bytes | str | Message) -> Verdict:

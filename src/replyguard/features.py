@@ -30,6 +30,7 @@ class Analysis:
 
     extraction: Extraction
     reply_text: str
+    folded: str
     words: tuple[str, ...]
     hits: tuple[RuleHit, ...]
     language: str
@@ -37,10 +38,7 @@ class Analysis:
     n_chars: int
 
 
-def _normalize_word(tok: str) -> str:
-    if any(c.isdigit() for c in tok):
-        return "".join("0" if c.isdigit() else c for c in tok)
-    return tok
+_DIGITS = str.maketrans("123456789", "000000000")
 
 
 def analyze(text: str, ruleset: Ruleset) -> Analysis:
@@ -51,12 +49,12 @@ def analyze(text: str, ruleset: Ruleset) -> Analysis:
     doc = get_nlp().make_doc(folded)
     hits = tuple(ruleset.match(doc)) if len(doc) else ()
     words = tuple(
-        _normalize_word(t.text) for t in doc[:_MAX_TOKENS] if not t.is_punct and not t.is_space
+        t.text.translate(_DIGITS) for t in doc[:_MAX_TOKENS] if not t.is_punct and not t.is_space
     )
     letters = [c for c in reply[:2000] if c.isalpha()]
     upper = sum(1 for c in letters if c.isupper())
     caps = upper / len(letters) if letters else 0.0
-    return Analysis(ext, reply, words, hits, guess_language(list(words)), caps, len(reply))
+    return Analysis(ext, reply, folded, words, hits, guess_language(list(words)), caps, len(reply))
 
 
 def _char_grams(word: str) -> list[str]:
@@ -138,11 +136,14 @@ class FeatureSpace:
     def __len__(self) -> int:
         return len(self.names)
 
-    def _word_indices(self, w: str) -> tuple[int, ...]:
+    def _word_indices(self, w: str) -> tuple[tuple[int, ...], int]:
+        """Columns of a word's own features (word, character n-grams) and how many
+        n-gram occurrences the word contributes (for the length normalisation)."""
         got = self._word_cache.get(w)
         if got is None:
             idx = self.index
-            got = tuple(idx[g] for g in ("w=" + w, *_char_grams(w)) if g in idx)
+            grams = ("w=" + w, *_char_grams(w))
+            got = (tuple(idx[g] for g in grams if g in idx), len(grams))
             if len(self._word_cache) > 200_000:
                 self._word_cache.clear()
             self._word_cache[w] = got
@@ -150,17 +151,20 @@ class FeatureSpace:
 
     def vectorize(self, a: Analysis) -> tuple[list[int], list[float]]:
         """Column indices and values of one analysis (duplicates are summed by the caller)."""
-        words = a.words
         idx = self.index
         cols: list[int] = []
         n_grams = 0
         prev: str | None = None
-        for w in words:
-            wi = self._word_indices(w)
-            cols.extend(wi)
+        cache = self._word_cache
+        for w in a.words:
+            got = cache.get(w)
+            if got is None:
+                got = self._word_indices(w)
+            cols.extend(got[0])
             # occurrences as feature_counts() lists them: word, bigram, character n-grams
-            n_grams += 1 + (prev is not None) + sum(max(0, len(w) + 3 - n) for n in _CHAR_N)
+            n_grams += got[1]
             if prev is not None:
+                n_grams += 1
                 j = idx.get("b=" + prev + " " + w)
                 if j is not None:
                     cols.append(j)

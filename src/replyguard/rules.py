@@ -324,6 +324,7 @@ class Ruleset:
         self._n_matcher = 0
         self._key: dict[int, tuple[str, str | None]] = {}  # match key -> (pattern id, segment key)
         self._compiled: dict[str, list[_Seg | _Gap]] = {}
+        self._required: dict[str, tuple[str, ...]] = {}
         for p in self.patterns:
             if isinstance(p.pattern, str):
                 self._phrases.add(p.id, [nlp.make_doc(p.pattern)])
@@ -339,6 +340,9 @@ class Ruleset:
                 self._n_matcher += 1
                 continue
             self._compiled[p.id] = elements
+            self._required[p.id] = tuple(
+                el.key for el in elements if isinstance(el, _Seg) and not el.can_be_empty
+            )
             for el in elements:
                 if isinstance(el, _Seg):
                     # tokenizing the joined words is faster than Doc(words=...) and
@@ -366,7 +370,10 @@ class Ruleset:
                 seg_hits.setdefault(seg, {}).setdefault(s, []).append(e)
                 touched.add(pid)
         n = len(doc)
+        required = self._required
         for pid in touched:
+            if not all(k in seg_hits for k in required[pid]):
+                continue
             spans = _run_compiled(self._compiled[pid], seg_hits, n)
             # keep maximal spans only: one hit per place, as the evidence shows it
             for s, e in spans:

@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from replyguard import (
+    Evidence,
+    Intent,
+    ModelFileError,
+    ModelNotFoundError,
+    ReplyClassifier,
+    Verdict,
+    classify_email,
+    classify_replies,
+    classify_reply,
+)
+from replyguard.classify import default_model_path
+
+THREAD = ("Please take me off your list.\n\nOn Tue, Jan 6, 2026 at 9:14 AM Sam Lee <sam@example.com> wrote:\n"
+          "> Hi Ana, a quick question about your fleet.\n> Not interested? Unsubscribe here.\n")
+
+
+def test_verdict_has_the_public_fields():
+    v = classify_reply(THREAD)
+    assert isinstance(v, Verdict)
+    assert v.intent is Intent.DO_NOT_EMAIL and v.intent == "do_not_email"
+    assert v.do_not_email is True
+    assert 0.0 <= v.score <= 1.0
+    assert set(v.scores) == {i.value for i in Intent}
+    assert abs(sum(v.scores.values()) - 1.0) < 1e-6
+    assert isinstance(v.needs_review, bool)
+    assert v.reply_text == "Please take me off your list."
+    assert v.language == "en"
+    assert v.model_version and v.ruleset_version.startswith("replyguard.rules.v1")
+    assert all(isinstance(e, Evidence) for e in v.evidence)
+
+
+def test_evidence_offsets_point_into_the_original_text():
+    v = classify_reply(THREAD)
+    rules = [e for e in v.evidence if e.source == "rule"]
+    assert rules, v.evidence
+    for e in rules:
+        assert THREAD[e.start : e.end] == e.text
+
+
+def test_to_dict_is_json_ready():
+    d = classify_reply(THREAD).to_dict()
+    again = json.loads(json.dumps(d))
+    assert again["intent"] == "do_not_email" and again["do_not_email"] is True
+    assert {"score", "scores", "needs_review", "evidence", "reply_text", "language", "model_version",
+            "ruleset_version"} <= set(again)
+
+
+def test_quoted_footer_alone_never_makes_a_reply_do_not_email():
+    raw = ("Sounds good, Tuesday at 10 works for me.\n\nOn Mon, Jan 5, 2026 at 10:02 AM Sam <s@example.com> wrote:\n"
+           "> Hi!\n> To stop receiving these emails, unsubscribe here. Reply STOP to opt out.\n")
+    v = classify_reply(raw)
+    assert not v.do_not_email
+    assert v.intent is Intent.INTERESTED
+
+
+def test_no_reply_above_quote_is_flagged_not_classified_as_thread():
+    raw = "On Mon, Jan 5, 2026 at 10:02 AM Sam <s@example.com> wrote:\n> Hi\n> Unsubscribe: reply STOP\n"
+    v = classify_reply(raw)
+    assert "no_reply_found" in v.flags
+    assert v.needs_review and not v.do_not_email
+    assert v.reply_text == ""
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "\x00\x01\x02", "🙂🙂🙂", "‏مرحبا بكم‎", "日本語のテキスト",
+                                  "a" * 1_000_000, "<div>" * 50_000, "> " * 200_000, "\ud800 lone surrogate"])
+def test_any_string_returns_a_verdict(text):
+    v = classify_reply(text)
+    assert isinstance(v, Verdict)
+    json.dumps(v.to_dict())
+
+
+def test_one_megabyte_input_is_flagged_truncated():
+    assert "truncated" in classify_reply("please remove me " * 70_000).flags
+
+
+@pytest.mark.parametrize("bad", [None, b"STOP", 42, ["STOP"], {"text": "STOP"}])
+def test_non_str_raises_type_error_naming_the_type(bad):
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        classify_reply(bad)
+
+
+def test_classify_replies_matches_classify_reply_in_order():
+    texts = ["STOP", "Sounds good, Tuesday at 10?", THREAD, "I am out of the office until May 4.", ""]
+    one = [classify_reply(t).to_dict() for t in texts]
+    assert [v.to_dict() for v in classify_replies(texts)] == one
+    assert [v.to_dict() for v in classify_replies(texts, n_jobs=2, batch_size=2)] == one
+
+
+def test_classify_replies_rejects_non_str_items_with_their_index():
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        classify_replies(["ok", 3])
+
+
+def test_missing_model_directory_names_the_path(tmp_path):
+    with pytest.raises(ModelNotFoundError, match=str(tmp_path / "nope")):
+        ReplyClassifier.load(tmp_path / "nope")
+
+
+def test_corrupt_model_file_names_the_path(tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(default_model_path(), d)
+    with open(d / "weights.npz", "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\x00garbage\x00")
+    with pytest.raises(ModelFileError, match="weights.npz"):
+        ReplyClassifier.load(d)
+
+
+def test_missing_model_file_names_the_path(tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(default_model_path(), d)
+    (d / "features.json").unlink()
+    with pytest.raises(ModelNotFoundError, match="features.json"):
+        ReplyClassifier.load(d)
+
+
+def test_model_card_records_thresholds_versions_and_data_hash():
+    card = json.loads((default_model_path() / "model_card.json").read_text())
+    assert 0 < card["thresholds"]["do_not_email"] < 1
+    lo, hi = card["thresholds"]["needs_review"]
+    assert lo <= hi == card["thresholds"]["do_not_email"]
+    assert len(card["data"]["train_sha256"]) == 64
+    assert {"numpy", "scikit-learn", "spacy"} <= set(card["versions"])
+    assert "test" in card["metrics"]
+
+
+def _mail(headers: str, body: str) -> bytes:
+    return (headers + "Content-Type: text/plain; charset=utf-8\n\n" + body).encode()
+
+
+def test_auto_submitted_header_makes_an_auto_reply():
+    msg = _mail("From: a@example.com\nSubject: Re: hi\nAuto-Submitted: auto-replied\n",
+                "Thank you for your message. I will read it when I am back on Monday.")
+    v = classify_email(msg)
+    assert v.intent is Intent.OUT_OF_OFFICE and "auto_submitted" in v.flags
+    assert any(e.source == "header" and e.id == "Auto-Submitted" for e in v.evidence)
+
+
+def test_auto_reply_that_asks_for_removal_is_still_do_not_email():
+    msg = _mail("From: a@example.com\nSubject: Automatic reply: hi\nAuto-Submitted: auto-replied\n",
+                "I am out of the office until Monday. Vendors: please remove this address from your mailing lists.")
+    assert classify_email(msg).do_not_email
+
+
+def test_client_one_click_unsubscribe_email_is_do_not_email():
+    msg = _mail("From: a@example.com\nTo: unsubscribe@example.com\nSubject: Unsubscribe\nX-Apple-Unsubscribe: true\n", "")
+    v = classify_email(msg)
+    assert v.do_not_email and "client_unsubscribe" in v.flags
+
+
+def test_classify_email_reads_html_only_messages_and_str_input():
+    msg = ("From: a@example.com\nSubject: Re: offer\nContent-Type: text/html; charset=utf-8\n\n"
+           "<div>Please unsubscribe me.</div><blockquote>Our offer. Unsubscribe</blockquote>")
+    assert classify_email(msg).do_not_email
+
+
+def test_classify_email_rejects_other_types():
+    with pytest.raises(TypeError, match="int"):
+        classify_email(5)

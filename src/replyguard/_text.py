@@ -7,6 +7,7 @@ offsets into the original text too.
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ _PUNCT_MAP = {
 }
 
 _table: dict[int, str] | None = None
+# ASCII characters that fold to something other than their lower case
+_ASCII_CLEAN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f`]")
 _lock = threading.Lock()
 
 
@@ -64,6 +67,8 @@ def fold(text: str) -> str:
     True
     """
     global _table
+    if text.isascii() and _ASCII_CLEAN.search(text) is None:
+        return text.lower()  # the common case, in C
     if _table is None:
         with _lock:
             if _table is None:
@@ -128,18 +133,26 @@ _LANG_WORDS: dict[str, frozenset[str]] = {
 }
 
 
-def guess_language(tokens: list[str], default: str = "en") -> str:
+_WORD_LANGS: dict[str, tuple[str, ...]] = {}
+for _lang, _words in _LANG_WORDS.items():
+    for _w in _words:
+        _WORD_LANGS[_w] = (*_WORD_LANGS.get(_w, ()), _lang)
+
+
+def guess_language(tokens: list[str] | tuple[str, ...], default: str = "en") -> str:
     """Guess the ISO 639-1 language of folded tokens by counting function words.
 
     >>> guess_language("por favor no me envien mas correos".split())
     'es'
     """
-    best, best_n = default, 0
-    for lang, words in _LANG_WORDS.items():
-        n = 0
-        for t in tokens:
-            if t in words:
-                n += 1
-        if n > best_n:
-            best, best_n = lang, n
-    return best
+    counts: dict[str, int] = {}
+    get = _WORD_LANGS.get
+    for t in tokens:
+        langs = get(t)
+        if langs:
+            for lang in langs:
+                counts[lang] = counts.get(lang, 0) + 1
+    if not counts:
+        return default
+    order = tuple(_LANG_WORDS)
+    return max(counts, key=lambda lang: (counts[lang], -order.index(lang)))

@@ -72,8 +72,6 @@ class ReplyClassifier:
         self.model = model
         self.ruleset = ruleset if ruleset is not None else default_ruleset()
         W = model.W
-        self._is_word = np.fromiter((n[0] in "wb" for n in model.space.names), dtype=bool,
-                                    count=len(model.space.names))
         # each rule feature's push toward do_not_email, for evidence weights
         idx = model.space.index
         self._rule_push = {
@@ -105,21 +103,19 @@ class ReplyClassifier:
         return analyze(_check_text(text), self.ruleset)
 
     def probabilities(self, a: Analysis) -> np.ndarray:
-        cols, vals = self.model.space.vectorize(a)
-        return self.model.proba(cols, vals)
+        return self.model.score(a)[0]
 
     def classify(self, text: str, *, headers: HeaderCues | None = None) -> Verdict:
         """Classify one reply (plain text or an HTML body)."""
         a = self.analyze(text)
-        cols, vals = self.model.space.vectorize(a)
-        p = self.model.proba(cols, vals)
-        return self._verdict(a, p, cols, vals, headers)
+        p, ev_cols, val = self.model.score(a)
+        return self._verdict(a, p, ev_cols, val, headers)
 
     def classify_many(self, texts: Iterable[str]) -> list[Verdict]:
         return [self.classify(t) for t in texts]
 
     def _verdict(
-        self, a: Analysis, p: np.ndarray, cols: list[int], vals: list[float], headers: HeaderCues | None
+        self, a: Analysis, p: np.ndarray, ev_cols: list[int], val: float, headers: HeaderCues | None
     ) -> Verdict:
         model = self.model
         thr = model.threshold
@@ -176,7 +172,7 @@ class ReplyClassifier:
             or (live_dne and not dne)
             or "no_reply_found" in flags
         )
-        evidence.extend(self._model_evidence(a, cols, vals, INTENTS.index(intent)))
+        evidence.extend(self._model_evidence(a, ev_cols, val, INTENTS.index(intent)))
         return Verdict(
             intent=intent,
             do_not_email=dne,
@@ -192,13 +188,11 @@ class ReplyClassifier:
             flags=tuple(flags),
         )
 
-    def _model_evidence(self, a: Analysis, cols: list[int], vals: list[float], k: int, top: int = 3) -> list[Evidence]:
-        """The word features that pushed the chosen intent most, located in the reply."""
+    def _model_evidence(self, a: Analysis, cols: list[int], val: float, k: int, top: int = 3) -> list[Evidence]:
+        """The word and bigram features that pushed the chosen intent most, located in the reply."""
         if not cols:
             return []
-        c = np.asarray(cols)
-        contrib = self.model.W[c, k] * np.asarray(vals, dtype=np.float32)
-        contrib = np.where(self._is_word[c], contrib, 0.0)
+        contrib = self.model.W[cols, k] * val
         order = np.argsort(-contrib)[: top * 3]
         names = self.model.space.names
         seen: set[str] = set()
@@ -233,9 +227,8 @@ class ReplyClassifier:
             subject = _SUBJECT_PREFIX.sub("", cues.subject).strip()
             if subject:
                 a = self.analyze(subject)
-        cols, vals = self.model.space.vectorize(a)
-        p = self.model.proba(cols, vals)
-        return self._verdict(a, p, cols, vals, cues)
+        p, ev_cols, val = self.model.score(a)
+        return self._verdict(a, p, ev_cols, val, cues)
 
 
 def _parse_message(message: bytes | str | Message) -> Message:

@@ -48,12 +48,19 @@ def analyze(text: str, ruleset: Ruleset) -> Analysis:
     folded = fold(reply)
     doc = get_nlp().make_doc(folded)
     hits = tuple(ruleset.match(doc)) if len(doc) else ()
-    words = tuple(
-        t.text.translate(_DIGITS) for t in doc[:_MAX_TOKENS] if not t.is_punct and not t.is_space
-    )
-    letters = [c for c in reply[:2000] if c.isalpha()]
-    upper = sum(1 for c in letters if c.isupper())
-    caps = upper / len(letters) if letters else 0.0
+    out: list[str] = []
+    for t in doc:
+        x = t.text
+        if x.isalpha():
+            out.append(x)
+        elif not (t.is_punct or t.is_space):
+            out.append(x.translate(_DIGITS))
+        if len(out) >= _MAX_TOKENS:
+            break
+    words = tuple(out)
+    head = reply[:2000]
+    n_alpha = sum(map(str.isalpha, head))
+    caps = sum(map(str.isupper, head)) / n_alpha if n_alpha else 0.0
     return Analysis(ext, reply, folded, words, hits, guess_language(list(words)), caps, len(reply))
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelFileError, ModelNotFoundError
-from .features import FEATURE_VERSION, FeatureSpace
+from .features import FEATURE_VERSION, Analysis, FeatureSpace, rule_features, shape_features
 from .verdict import INTENTS
 
 __all__ = ["LinearModel", "load", "save"]
@@ -65,10 +65,62 @@ class LinearModel:
         return self.b + np.asarray(vals, dtype=np.float32) @ rows
 
     def proba(self, cols: list[int], vals: list[float]) -> np.ndarray:
-        z = self.logits(cols, vals).astype(np.float64) / self.temperature
+        return self._softmax(self.logits(cols, vals).astype(np.float64))
+
+    def _softmax(self, z: np.ndarray) -> np.ndarray:
+        z = z / self.temperature
         z -= z.max()
         e = np.exp(z)
         return e / e.sum()  # type: ignore[no-any-return]
+
+    def score(self, a: Analysis) -> tuple[np.ndarray, list[int], float]:
+        """Probabilities of one analysis by the fast path, plus the word and bigram
+        columns (for evidence) and the n-gram value they carry.
+
+        The same numbers as ``proba(*space.vectorize(a))``: each distinct word's
+        rows (its word and character n-gram features) are summed once and cached.
+        """
+        space = self.space
+        idx = space.index
+        W = self.W
+        cache = self._word_vecs
+        vecs = []
+        ev_cols: list[int] = []
+        n = 0
+        prev: str | None = None
+        for w in a.words:
+            got = cache.get(w)
+            if got is None:
+                cols, count = space._word_indices(w)
+                vec = W[list(cols)].sum(axis=0, dtype=np.float64) if cols else np.zeros(W.shape[1])
+                j = idx.get("w=" + w, -1)
+                got = (vec, count, j)
+                if len(cache) > 200_000:
+                    cache.clear()
+                cache[w] = got
+            vecs.append(got[0])
+            n += got[1]
+            if got[2] >= 0:
+                ev_cols.append(got[2])
+            if prev is not None:
+                n += 1
+                j = idx.get("b=" + prev + " " + w)
+                if j is not None:
+                    ev_cols.append(j)
+                    vecs.append(W[j])
+            prev = w
+        z = self.b.astype(np.float64)
+        val = 0.0
+        if n:
+            val = 1.0 / math.sqrt(n)
+            z = z + np.add.reduce(vecs, dtype=np.float64) * val
+        rcols = [j for j in map(idx.get, rule_features(a.hits) + shape_features(a)) if j is not None]
+        if rcols:
+            z = z + W[rcols].sum(axis=0, dtype=np.float64)
+        return self._softmax(z), ev_cols, val
+
+    def __post_init__(self) -> None:
+        self._word_vecs: dict[str, tuple[np.ndarray, int, int]] = {}
 
 
 def _sha256(path: Path) -> str:

@@ -156,7 +156,7 @@ def _default_pattern_dir() -> Path:
 # Matcher would. Patterns using other attributes (``IS_PUNCT``, ``LIKE_EMAIL``,
 # ``+`` / ``*`` on words, ...) run on the Matcher itself.
 
-_SEGMENT_LIMIT = 40  # phrases per segment before a pattern is split into more segments
+_SEGMENT_LIMIT = 300  # phrases per segment before a pattern is split into more segments
 _STAR_MAX = 8  # "*" and "+" wildcards span at most this many tokens
 
 

@@ -38,6 +38,7 @@ class TrainConfig:
     min_df_words: int = 2
     min_df_chars: int = 3
     max_iter: int = 3000
+    use_rules: bool = True  # False: a model-only baseline without rule features
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,6 +144,8 @@ def fit(
     langs = [f"s=lang_{lang}" for lang in ("en", "es", "fr", "de", "pt", "it", "nl")]
     vocab = build_vocabulary(a_train, min_df_words=cfg.min_df_words, min_df_chars=cfg.min_df_chars,
                              extra=rule_names + label_names + list(_SHAPES) + langs)
+    if not cfg.use_rules:
+        vocab = [n for n in vocab if not n.startswith(("r=", "v=", "L="))]
     space = FeatureSpace(vocab)
     X, Xd = matrix(space, a_train), matrix(space, a_dev)
     y, yd = _labels(train), _labels(dev)

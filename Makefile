@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/replyguard score data/sample_replies.jsonl -o out/sample_verdicts.jsonl
 	@echo
-	$(VENV)/bin/replyguard classify "Thanks, but please take me off your list.\n\nOn Tue, Jan 6, 2026 at 9:14 AM Sam <sam@example.com> wrote:\n> Hi! Quick question...\n> To unsubscribe, click here."
+	$(VENV)/bin/replyguard classify --file data/examples/thread.txt
 
 ## Run the whole test suite.
 test: $(STAMP)

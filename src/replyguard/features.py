@@ -19,7 +19,7 @@ from .rules import RuleHit, Ruleset
 
 __all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "feature_counts"]
 
-FEATURE_VERSION = "f1"
+FEATURE_VERSION = "f2"
 _CHAR_N = (3, 4, 5)
 _MAX_TOKENS = 400  # n-grams are read from the first tokens of the reply only
 
@@ -64,7 +64,12 @@ def analyze(text: str, ruleset: Ruleset) -> Analysis:
     return Analysis(ext, reply, folded, words, hits, guess_language(list(words)), caps, len(reply))
 
 
+_CHAR_MIN_WORD = 4  # short words (me, the, no) carry their own word feature only
+
+
 def _char_grams(word: str) -> list[str]:
+    if len(word) < _CHAR_MIN_WORD:
+        return []
     w = f"<{word}>"
     out = []
     for n in _CHAR_N:

@@ -17,7 +17,6 @@ import time
 from collections import Counter, defaultdict
 
 from _common import eprint, naive_pipeline, records
-
 from replyguard import ReplyClassifier
 from replyguard.evaluate import metrics_from_predictions
 from replyguard.features import analyze

@@ -11,6 +11,7 @@ size, each as a ratio to the naive pipeline, and the issue's targets.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from _common import ROOT, naive_pipeline, records
 
 HERE = Path(__file__).resolve().parent
@@ -89,10 +91,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=2000, help="replies for the latency and batch runs")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
-    try:  # one core, as the targets are per core
+    with contextlib.suppress(AttributeError, OSError):  # one core, as the targets are per core
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    except (AttributeError, OSError):
-        pass
     from replyguard import ReplyClassifier, classify_replies
     from replyguard.classify import default_model_path
 

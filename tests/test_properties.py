@@ -21,14 +21,7 @@ CLEAR_OPT_OUTS = [
     "Por favor, me descadastrem da lista.",
     "Per favore cancellatemi dalla vostra lista.",
 ]
-REPLIES = CLEAR_OPT_OUTS + [
-    "Sounds good, Tuesday at 10 works.",
-    "No thanks, we already use another vendor.",
-    "I'm out of the office until Monday with limited access to email.",
-    "I've left the company, please contact Jane Smith instead.",
-    "How much does it cost for 20 seats?",
-    "Please stop by our booth at the fair next week.",
-]
+REPLIES = [*CLEAR_OPT_OUTS, "Sounds good, Tuesday at 10 works.", "No thanks, we already use another vendor.", "I'm out of the office until Monday with limited access to email.", "I've left the company, please contact Jane Smith instead.", "How much does it cost for 20 seats?", "Please stop by our booth at the fair next week."]
 FOOTERS = [
     "To unsubscribe, click here.",
     "Not interested? Reply STOP to opt out.",

@@ -22,8 +22,7 @@ _HTML_SNIFF = re.compile(
     r"<(?:html|body|div|p|br|span|blockquote|table|font|a\s|b>|strong|meta|head)\b", re.I
 )
 _BLOCK = frozenset(
-    "p div br li ul ol tr table h1 h2 h3 h4 h5 h6 blockquote hr pre section article header "
-    "footer address dl dt dd tbody thead center".split()
+    ["p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr", "pre", "section", "article", "header", "footer", "address", "dl", "dt", "dd", "tbody", "thead", "center"]
 )
 _SKIP = frozenset({"script", "style", "head", "title", "xml"})
 # class / id values that mail clients put on the element holding quoted history
@@ -45,7 +44,7 @@ def looks_like_html(text: str) -> bool:
 class OffsetMap:
     """Maps offsets in rendered text back to offsets in the source."""
 
-    __slots__ = ("_out", "_src", "_exact", "_lens")
+    __slots__ = ("_exact", "_lens", "_out", "_src")
 
     def __init__(self) -> None:
         self._out: list[int] = []

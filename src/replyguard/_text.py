@@ -27,13 +27,13 @@ _PUNCT_MAP = {
     "\u00df": "s",  # sharp s folds to one char to keep length; patterns write "ss" or "s"
 }
 
-_table: dict[int, str] | None = None
+_table: str | None = None
 # ASCII characters that fold to something other than their lower case
 _ASCII_CLEAN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f`]")
 _lock = threading.Lock()
 
 
-def _build_table() -> dict[int, str]:
+def _build_table() -> str:
     table: dict[int, str] = {}
     for cp in range(0x41, 0x2000):
         ch = chr(cp)
@@ -55,7 +55,9 @@ def _build_table() -> dict[int, str]:
     for cp in range(0x00, 0x20):  # control characters other than tab and newlines read as spaces
         if chr(cp) not in "\t\n\r":
             table[cp] = " "
-    return table
+    # a 64K-character string indexed by code point: str.translate's fastest table form;
+    # characters past it (emoji, other planes) are left as they are
+    return "".join(table.get(cp, chr(cp)) for cp in range(0x10000))
 
 
 def fold(text: str) -> str:
@@ -92,43 +94,36 @@ def get_nlp() -> Language:
                 import spacy
                 from spacy.util import compile_infix_regex
 
-                nlp = spacy.blank("xx")
+                nlp: Any = spacy.blank("xx")
                 infixes = [*nlp.Defaults.infixes, r"'"]
                 nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
                 _nlp = nlp
-    return _nlp  # type: ignore[no-any-return]
+    return _nlp
 
 
 # Function words that identify a language in a few tokens. Each appears in
 # everyday email; words shared by several languages are left out.
 _LANG_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset(
-        "the and you your is are to of for this that with please thanks thank not me my we our "
-        "i it be have will would email emails list remove stop off any".split()
+        ["the", "and", "you", "your", "is", "are", "to", "of", "for", "this", "that", "with", "please", "thanks", "thank", "not", "me", "my", "we", "our", "i", "it", "be", "have", "will", "would", "email", "emails", "list", "remove", "stop", "off", "any"]
     ),
     "es": frozenset(
-        "el los las y usted ustedes por favor gracias mi mis nosotros correo correos no mas "
-        "lista quiero enviar envien este esta para con del hola saludos estoy".split()
+        ["el", "los", "las", "y", "usted", "ustedes", "por", "favor", "gracias", "mi", "mis", "nosotros", "correo", "correos", "no", "mas", "lista", "quiero", "enviar", "envien", "este", "esta", "para", "con", "del", "hola", "saludos", "estoy"]
     ),
     "fr": frozenset(
-        "le les et vous votre vos je ne pas plus merci mon mes nous est pour avec des une ce cette "
-        "bonjour cordialement suis liste".split()
+        ["le", "les", "et", "vous", "votre", "vos", "je", "ne", "pas", "plus", "merci", "mon", "mes", "nous", "est", "pour", "avec", "des", "une", "ce", "cette", "bonjour", "cordialement", "suis", "liste"]
     ),
     "de": frozenset(
-        "der die das und sie ihr ihre ich nicht mehr bitte danke mein meine wir ist fur mit "
-        "ein eine keine hallo gruse grusse liste mich mir".split()
+        ["der", "die", "das", "und", "sie", "ihr", "ihre", "ich", "nicht", "mehr", "bitte", "danke", "mein", "meine", "wir", "ist", "fur", "mit", "ein", "eine", "keine", "hallo", "gruse", "grusse", "liste", "mich", "mir"]
     ),
     "pt": frozenset(
-        "o os as e voce voces obrigado obrigada meu minha nao mais lista quero enviar para com "
-        "do da ola atenciosamente estou email".split()
+        ["o", "os", "as", "e", "voce", "voces", "obrigado", "obrigada", "meu", "minha", "nao", "mais", "lista", "quero", "enviar", "para", "com", "do", "da", "ola", "atenciosamente", "estou", "email"]
     ),
     "it": frozenset(
-        "il lo gli e voi vostro vostra io non piu grazie mio mia noi per con della una questa "
-        "sono ciao saluti lista mi".split()
+        ["il", "lo", "gli", "e", "voi", "vostro", "vostra", "io", "non", "piu", "grazie", "mio", "mia", "noi", "per", "con", "della", "una", "questa", "sono", "ciao", "saluti", "lista", "mi"]
     ),
     "nl": frozenset(
-        "de het en u uw jullie ik niet meer alstublieft aub bedankt dank mijn wij is voor met een "
-        "geen graag groet lijst mij".split()
+        ["de", "het", "en", "u", "uw", "jullie", "ik", "niet", "meer", "alstublieft", "aub", "bedankt", "dank", "mijn", "wij", "is", "voor", "met", "een", "geen", "graag", "groet", "lijst", "mij"]
     ),
 }
 

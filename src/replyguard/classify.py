@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 from email.message import Message
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 

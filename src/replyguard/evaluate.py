@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -109,7 +110,7 @@ def _calibration(scores: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str,
     brier = float(np.mean((scores - y) ** 2))
     edges = np.linspace(0, 1, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (scores >= lo) & ((scores < hi) if hi < 1 else (scores <= hi))
         if m.any():
             ece += m.mean() * abs(scores[m].mean() - y[m].mean())

@@ -28,6 +28,8 @@ __all__ = ["MAX_CHARS", "Extraction", "extract"]
 #: text is cut here; the verdict carries the flag ``"truncated"``).
 MAX_CHARS = 100_000
 
+_SEP_START = frozenset("-_=*\ue000>")
+_LEAD_WORDS = ("on ", "el ", "le ", "am ", "em ", "il ", "op ", "den ", "w dniu ", "no dia ", "a ", "*")
 _LINE_NO_TEXT = re.compile(r"^[\s\-_=*~.#|\ue000]*$")
 
 
@@ -117,6 +119,9 @@ def _header_at(lines: list[_Line], i: int) -> tuple[int, str] | None:
     s = f.strip()
     if not s:
         return None
+    # cheap rejection: a header line starts with a separator or a lead word, or holds a colon
+    if ":" not in s and s[0] not in _SEP_START and not s.startswith(_LEAD_WORDS) and not qp.FORWARD_WORDS.search(s):
+        return None
     if CUT_MARK in f:
         return 1, "quote"
     if qp.SEPARATOR.match(f):
@@ -142,9 +147,8 @@ def _header_at(lines: list[_Line], i: int) -> tuple[int, str] | None:
                 if i + span - 1 >= len(lines) or lines[i + span - 1].blank:
                     break
                 joined = joined + " " + lines[i + span - 1].folded.strip()
-            if joined.endswith(":") or joined.endswith(": *") or joined.endswith(":*"):
-                if qp.ON_WROTE.match(joined) or qp.NAME_WROTE.match(joined):
-                    return span, "quote"
+            if joined.endswith((":", ": *", ":*")) and (qp.ON_WROTE.match(joined) or qp.NAME_WROTE.match(joined)):
+                return span, "quote"
     return None
 
 
@@ -188,7 +192,7 @@ def _cut_signature(lines: list[_Line], removed: list[str]) -> list[_Line]:
     return lines
 
 
-_NAME_PARTICLES = frozenset("de da di do dos das del della van von der den ten ter te la le du y e zu".split())
+_NAME_PARTICLES = frozenset(["de", "da", "di", "do", "dos", "das", "del", "della", "van", "von", "der", "den", "ten", "ter", "te", "la", "le", "du", "y", "e", "zu"])
 
 
 def _name_like(line: _Line) -> bool:

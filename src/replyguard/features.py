@@ -143,7 +143,7 @@ class FeatureSpace:
     def __init__(self, names: list[str]) -> None:
         self.names = names
         self.index = {n: i for i, n in enumerate(names)}
-        self._word_cache: dict[str, tuple[int, ...]] = {}
+        self._word_cache: dict[str, tuple[tuple[int, ...], int]] = {}
 
     def __len__(self) -> int:
         return len(self.names)

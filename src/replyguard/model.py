@@ -71,7 +71,8 @@ class LinearModel:
         z = z / self.temperature
         z -= z.max()
         e = np.exp(z)
-        return e / e.sum()  # type: ignore[no-any-return]
+        out: np.ndarray = e / e.sum()
+        return out
 
     def score(self, a: Analysis) -> tuple[np.ndarray, list[int], float]:
         """Probabilities of one analysis by the fast path, plus the word and bigram
@@ -104,10 +105,10 @@ class LinearModel:
                 ev_cols.append(got[2])
             if prev is not None:
                 n += 1
-                j = idx.get("b=" + prev + " " + w)
-                if j is not None:
-                    ev_cols.append(j)
-                    vecs.append(W[j])
+                jb = idx.get("b=" + prev + " " + w)
+                if jb is not None:
+                    ev_cols.append(jb)
+                    vecs.append(W[jb])
             prev = w
         z = self.b.astype(np.float64)
         val = 0.0
@@ -213,7 +214,8 @@ def softmax_rows(z: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = z / temperature
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
 
 
 def logit(p: float) -> float:

@@ -55,9 +55,7 @@ _ALLOWED_TOKEN_KEYS = {
 }
 # words that may stand around a keyword without making it "more than a keyword"
 _KEYWORD_FILLER = frozenset(
-    "please pls plz plse now thanks thank you thx ok okay por favor gracias porfa s'il vous plait "
-    "svp merci bitte danke per favore grazie aub a.u.b alstublieft dank obrigado obrigada "
-    "me all of it".split()
+    ["please", "pls", "plz", "plse", "now", "thanks", "thank", "you", "thx", "ok", "okay", "por", "favor", "gracias", "porfa", "s'il", "vous", "plait", "svp", "merci", "bitte", "danke", "per", "favore", "grazie", "aub", "a.u.b", "alstublieft", "dank", "obrigado", "obrigada", "me", "all", "of", "it"]
 )
 
 
@@ -226,7 +224,7 @@ def _compile_token_pattern(pid: str, pattern: list[dict[str, Any]]) -> list[_Seg
             return
         phrases: set[tuple[str, ...]] = {()}
         for words, optional in group:
-            nxt = {ph + (w,) for ph in phrases for w in words}
+            nxt = {(*ph, w) for ph in phrases for w in words}
             if optional:
                 nxt |= phrases
             phrases = nxt
@@ -317,7 +315,7 @@ class Ruleset:
         self.languages = tuple(f.stem for f in files)
         from spacy.matcher import Matcher, PhraseMatcher
 
-        nlp = get_nlp()
+        nlp: Any = get_nlp()
         vocab = nlp.vocab
         self._matcher = Matcher(vocab, validate=True)
         self._phrases = PhraseMatcher(vocab, attr="ORTH")
@@ -486,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     fails = []
     total = 0
     for path in args.cases:
-        total += sum(1 for line in open(path, encoding="utf-8") if line.strip())
+        with open(path, encoding="utf-8") as fh:
+            total += sum(1 for line in fh if line.strip())
         fails.extend(_check_cases(path, rs))
     for f in fails:
         print(f)

@@ -71,10 +71,10 @@ def _fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
         p = softmax_rows(z, t)
         return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)).mean())
 
-    grid = [0.25 * k for k in range(1, 21)]
+    grid: list[float] = [0.25 * k for k in range(1, 21)]
     best = min(grid, key=nll)
-    fine = [best + 0.02 * k for k in range(-12, 13) if best + 0.02 * k > 0.05]
-    return round(min(fine, key=nll), 3)
+    fine: list[float] = [best + 0.02 * k for k in range(-12, 13) if best + 0.02 * k > 0.05]
+    return round(float(min(fine, key=nll)), 3)
 
 
 def choose_thresholds(p_dne: np.ndarray, is_dne: np.ndarray, target_recall: float, review_recall: float) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def choose_thresholds(p_dne: np.ndarray, is_dne: np.ndarray, target_recall: floa
         return {"do_not_email": 0.5, "needs_review": [0.25, 0.5]}
 
     def at(recall: float) -> float:
-        k = int(math.floor((1 - recall) * len(pos)))
+        k = math.floor((1 - recall) * len(pos))
         return float(pos[min(k, len(pos) - 1)])
 
     thr = min(at(target_recall), 0.9)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 __all__ = ["INTENTS", "Evidence", "Intent", "Verdict"]
 
 
-class Intent(str, Enum):
+class Intent(StrEnum):
     """The intent of a reply. A ``str`` enum: ``Intent.DO_NOT_EMAIL == "do_not_email"``."""
 
     DO_NOT_EMAIL = "do_not_email"

@@ -19,7 +19,9 @@ __all__ = ["CUT_MARK", "OffsetMap", "html_to_text", "looks_like_html"]
 CUT_MARK = "\ue000"
 
 _HTML_SNIFF = re.compile(
-    r"<(?:html|body|div|p|br|span|blockquote|table|font|a\s|b>|strong|meta|head)\b", re.I
+    r"<(?:html|body|div|p|br|span|blockquote|table|font|a|b|strong|meta|head|ul|ol|li|hr)"
+    r"(?:\s[^<>@]{0,500})?/?>",
+    re.I,
 )
 _BLOCK = frozenset(
     ["p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr", "pre", "section", "article", "header", "footer", "address", "dl", "dt", "dd", "tbody", "thead", "center"]

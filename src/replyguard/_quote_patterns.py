@@ -94,7 +94,9 @@ DISCLAIMER = re.compile(
 # A closing line: a valediction alone, optionally followed by a short name.
 VALEDICTION = re.compile(
     # longest first: the regex takes the first alternative that fits
-    r"^\s*(?:met vriendelijke groeten|mit freundlichen grussen|reciba un cordial saludo|"
+    r"^\s*(?:danke (?:&|und) gruse?|danke (?:&|und) grusse|thanks (?:&|and) regards|thx (?:&|and) regards|"
+    r"obrigad[oa] (?:&|e) abracos?|gracias y saludos|merci et bonne journee|grazie e saluti|"
+    r"dank en groet|bjs|beijos?|beijinhos|bj|abs|abracos|met vriendelijke groeten|mit freundlichen grussen|reciba un cordial saludo|"
     r"mit freundlichen grusen|many thanks in advance|met vriendelijke groet|"
     r"mit freundlichen gruse|grus|melhores cumprimentos|liebe grusse aus \S+|sincères salutations|"
     r"viele grusse aus \S+|vriendelijke groeten|viele gruse aus \S+|freundliche grusse|"

@@ -172,6 +172,13 @@ def _cut_signature(lines: list[_Line], removed: list[str]) -> list[_Line]:
             lines = lines[:k]
             break
         content_seen = True
+    # a bare first name on the last line, under a finished sentence: "...the launch though.\n\nNeil"
+    body = [ln for ln in lines if not ln.blank]
+    if len(body) >= 2 and _bare_name(body[-1]) and body[-2].raw.rstrip()[-1:] in _SENTENCE_END:
+        k = lines.index(body[-1])
+        if k > 0 and lines[k - 1].blank:
+            removed.append("signoff")
+            lines = lines[:k]
     # sign-off: the last valediction line followed only by signature-like lines
     for k in range(len(lines) - 1, 0, -1):
         line = lines[k]
@@ -190,6 +197,31 @@ def _cut_signature(lines: list[_Line], removed: list[str]) -> list[_Line]:
             return lines[:k]
         break
     return lines
+
+
+_SENTENCE_END = frozenset(".!?)\u2026:;") | {"\U0001f605", "\U0001f642", "\U0001f44d", "\U0001f60a"}
+# words that are requests or answers, never a signature, even when alone and capitalised
+_NOT_NAMES = frozenset(
+    "stop unsubscribe remove cancel baja basta alto arret stopp abmelden afmelden cancellami sair "
+    "descadastrar yes no ok okay thanks thank merci danke gracias grazie obrigado obrigada bedankt "
+    "dank please bitte svp monday tuesday wednesday thursday friday saturday sunday".split()
+)
+
+
+def _bare_name(line: _Line) -> bool:
+    """A line that is only a first name (or first and last): 'Neil', 'Ana M.', 'Jo'."""
+    words = line.raw.strip().split()
+    if not 1 <= len(words) <= 2 or len(line.raw.strip()) > 25:
+        return False
+    for w in words:
+        core = w.rstrip(".")
+        if not core or not core[0].isupper() or not core.replace("-", "").isalpha():
+            return False
+        if len(core) > 1 and core[1:] != core[1:].lower():
+            return False  # STOP, ABMELDEN: shouting, not a name
+        if core.lower() in _NOT_NAMES or fold(core) in _NOT_NAMES:
+            return False
+    return True
 
 
 _NAME_PARTICLES = frozenset(["de", "da", "di", "do", "dos", "das", "del", "della", "van", "von", "der", "den", "ten", "ter", "te", "la", "le", "du", "y", "e", "zu"])

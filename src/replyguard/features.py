@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ._text import fold, get_nlp, guess_language
 from .extract import Extraction, extract
@@ -19,7 +20,7 @@ from .rules import RuleHit, Ruleset
 
 __all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "feature_counts"]
 
-FEATURE_VERSION = "f2"
+FEATURE_VERSION = "f3"
 _CHAR_N = (3, 4, 5)
 _MAX_TOKENS = 400  # n-grams are read from the first tokens of the reply only
 
@@ -36,6 +37,7 @@ class Analysis:
     language: str
     caps_ratio: float
     n_chars: int
+    context: tuple[str, ...] = ()
 
 
 _DIGITS = str.maketrans("123456789", "000000000")
@@ -61,7 +63,61 @@ def analyze(text: str, ruleset: Ruleset) -> Analysis:
     head = reply[:2000]
     n_alpha = sum(map(str.isalpha, head))
     caps = sum(map(str.isupper, head)) / n_alpha if n_alpha else 0.0
-    return Analysis(ext, reply, folded, words, hits, guess_language(list(words)), caps, len(reply))
+    context = _hit_context(doc, reply, hits) if hits else ()
+    return Analysis(ext, reply, folded, words, hits, guess_language(words), caps, len(reply), context)
+
+
+# Negations in the seven languages (folded). A negation just outside an opt-out hit
+# ("no need to remove me", "Austragen muessen Sie mich nicht") often reverses it.
+_NEGATIONS = frozenset(
+    "not no never dont don't nothing nor no-one noone neither "
+    "no nunca tampoco ni nada hace falta necesario "
+    "ne pas jamais non plus aucun besoin inutile "
+    "nicht nie kein keine keinen niemals brauchen mussen muessen "
+    "niet nooit geen hoeft hoeven "
+    "nao nunca precisa precisam nem "
+    "non mai nessun bisogno serve".split()
+)
+# Other channels: an opt-out from texts, calls or WhatsApp is not an email opt-out.
+_CHANNELS = frozenset(
+    "sms text texts texting textos texto mensajes whatsapp wa phone phones call calls calling cell "
+    "mobile llamadas llamen llamar telefono movil appels appeler telephone portable anrufe anrufen "
+    "telefon handy bellen telefoon mobiel ligacoes ligar telefone celular chiamate chiamare "
+    "telefono cellulare push notifiche notificaciones notifications".split()
+)
+
+
+# capitalised words that are not third persons: pronouns of address, days, months
+_NOT_NAMES = frozenset(
+    "i me my sie ihnen ihr ihre ihrem ihren ihrer u uw usted ustedes vous voce voces lei loro "
+    "gdpr rgpd dsgvo avg lgpd stop spam unsubscribe email e-mail newsletter "
+    "monday tuesday wednesday thursday friday saturday sunday".split()
+)
+
+
+def _hit_context(doc: Any, reply: str, hits: tuple[RuleHit, ...]) -> tuple[str, ...]:
+    """Cues around live opt-out hits: a negation just outside, another channel nearby, or a
+    capitalised name inside or right after (a third person: "remove Jenna Holt from...")."""
+    out: set[str] = set()
+    n = len(doc)
+    for h in hits:
+        if h.label not in ("DNE", "DNE_KEYWORD") or h.vetoed_by is not None:
+            continue
+        s, e = h.token_start, h.token_end
+        for i in range(max(0, s - 4), min(n, e + 4)):
+            t = doc[i].text
+            if (i < s or i >= e) and t in _NEGATIONS:
+                out.add("n=neg_before" if i < s else "n=neg_after")
+            if t in _CHANNELS:
+                out.add("n=channel")
+        for i in range(s, min(n, e + 3)):
+            tok = doc[i]
+            ch = reply[tok.idx : tok.idx + 1]
+            if i > 0 and ch.isupper() and len(tok.text) > 1 and tok.text not in _NOT_NAMES:
+                prev = doc[i - 1]
+                if not prev.is_space and prev.text not in (".", "!", "?", ":", '"', "-", "("):
+                    out.add("n=name_near")
+    return tuple(sorted(out))
 
 
 _CHAR_MIN_WORD = 4  # short words (me, the, no) carry their own word feature only
@@ -129,7 +185,7 @@ def feature_counts(a: Analysis) -> tuple[list[str], list[str]]:
         if i:
             grams.append("b=" + words[i - 1] + " " + w)
         grams.extend(_char_grams(w))
-    return grams, rule_features(a.hits) + shape_features(a)
+    return grams, rule_features(a.hits) + shape_features(a) + list(a.context)
 
 
 class FeatureSpace:
@@ -183,7 +239,7 @@ class FeatureSpace:
             prev = w
         val = 1.0 / math.sqrt(n_grams) if n_grams else 0.0
         vals = [val] * len(cols)
-        for name in rule_features(a.hits) + shape_features(a):
+        for name in rule_features(a.hits) + shape_features(a) + list(a.context):
             j = idx.get(name)
             if j is not None:
                 cols.append(j)

@@ -115,7 +115,7 @@ class LinearModel:
         if n:
             val = 1.0 / math.sqrt(n)
             z = z + np.add.reduce(vecs, dtype=np.float64) * val
-        rcols = [j for j in map(idx.get, rule_features(a.hits) + shape_features(a)) if j is not None]
+        rcols = [j for j in map(idx.get, rule_features(a.hits) + shape_features(a) + list(a.context)) if j is not None]
         if rcols:
             z = z + W[rcols].sum(axis=0, dtype=np.float64)
         return self._softmax(z), ev_cols, val

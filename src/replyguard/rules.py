@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -269,31 +269,60 @@ def _compile_token_pattern(pid: str, pattern: list[dict[str, Any]]) -> list[_Seg
     return merged
 
 
+def _extend(
+    elements: Sequence[_Seg | _Gap],
+    frontier: set[int],
+    hits: dict[str, dict[int, list[int]]],
+    n: int,
+    step: int,
+) -> set[int]:
+    """Positions reachable from ``frontier`` through ``elements`` (``step`` +1: rightwards,
+    using hits keyed by start; -1: leftwards, using hits keyed by end)."""
+    for el in elements:
+        if isinstance(el, _Gap):
+            frontier = {p + step * k for p in frontier for k in range(el.lo, el.hi + 1) if 0 <= p + step * k <= n}
+        else:
+            h = hits.get(el.key)
+            nxt: set[int] = set()
+            if h:
+                for p in frontier:
+                    nxt.update(h.get(p, ()))
+            if el.can_be_empty:
+                nxt |= frontier
+            frontier = nxt
+        if not frontier:
+            break
+    return frontier
+
+
 def _run_compiled(
-    elements: list[_Seg | _Gap], hits: dict[str, dict[int, list[int]]], n: int
+    elements: list[_Seg | _Gap],
+    anchor: int,
+    by_start: dict[str, dict[int, list[int]]],
+    by_end: dict[str, dict[int, list[int]]],
+    n: int,
 ) -> set[tuple[int, int]]:
-    first = elements[0]
-    assert isinstance(first, _Seg)
+    """Spans matched by a compiled pattern, grown right and left from its anchor segment."""
     found: set[tuple[int, int]] = set()
-    for s, ends in hits.get(first.key, {}).items():
-        frontier = set(ends)
-        for el in elements[1:]:
-            if isinstance(el, _Gap):
-                frontier = {p + k for p in frontier for k in range(el.lo, el.hi + 1) if p + k <= n}
-            else:
-                h = hits.get(el.key)
-                nxt: set[int] = set()
-                if h:
-                    for p in frontier:
-                        nxt.update(h.get(p, ()))
-                if el.can_be_empty:
-                    nxt |= frontier
-                frontier = nxt
-            if not frontier:
-                break
-        for e in frontier:
-            found.add((s, e))
+    key = elements[anchor].key  # type: ignore[union-attr]
+    right = elements[anchor + 1 :]
+    left = elements[:anchor][::-1]
+    for s, ends in by_start.get(key, {}).items():
+        stops = _extend(right, set(ends), by_start, n, 1)
+        if not stops:
+            continue
+        starts = _extend(left, {s}, by_end, n, -1) if left else {s}
+        for a in starts:
+            for e in stops:
+                found.add((a, e))
     return found
+
+
+def _span_bounds(elements: Sequence[_Seg | _Gap], seg_len: dict[str, int]) -> int:
+    total = 0
+    for el in elements:
+        total += el.hi if isinstance(el, _Gap) else seg_len[el.key]
+    return total
 
 
 class Ruleset:
@@ -318,15 +347,18 @@ class Ruleset:
         nlp: Any = get_nlp()
         vocab = nlp.vocab
         self._matcher = Matcher(vocab, validate=True)
-        self._phrases = PhraseMatcher(vocab, attr="ORTH")
+        # anchors: string patterns and each compiled pattern's rarest required segment;
+        # the other segments are matched only near an anchor hit
+        self._anchors = PhraseMatcher(vocab, attr="ORTH")
+        self._others = PhraseMatcher(vocab, attr="ORTH")
         self._n_matcher = 0
-        self._key: dict[int, tuple[str, str | None]] = {}  # match key -> (pattern id, segment key)
+        self._fanout: dict[int, list[tuple[str, str | None]]] = {}
         self._compiled: dict[str, list[_Seg | _Gap]] = {}
-        self._required: dict[str, tuple[str, ...]] = {}
+        self._anchor_of: dict[str, int] = {}
+        self._reach: dict[str, tuple[int, int]] = {}  # tokens a match may span left / right of its anchor
+        compiled: list[tuple[str, list[_Seg | _Gap]]] = []
         for p in self.patterns:
             if isinstance(p.pattern, str):
-                self._phrases.add(p.id, [nlp.make_doc(p.pattern)])
-                self._key[vocab.strings.add(p.id)] = (p.id, None)
                 continue
             elements = _compile_token_pattern(p.id, p.pattern)
             if elements is None:
@@ -334,45 +366,104 @@ class Ruleset:
                     self._matcher.add(p.id, [p.pattern])
                 except Exception as exc:  # spaCy raises ValueError / MatchPatternError
                     raise PatternError(f"pattern {p.id!r} is not a valid Matcher pattern: {exc}") from None
-                self._key[vocab.strings.add(p.id)] = (p.id, None)
+                self._fanout[vocab.strings.add(p.id)] = [(p.id, None)]
                 self._n_matcher += 1
                 continue
-            self._compiled[p.id] = elements
-            self._required[p.id] = tuple(
-                el.key for el in elements if isinstance(el, _Seg) and not el.can_be_empty
-            )
+            compiled.append((p.id, elements))
+        # how many segments and phrases each word appears in: a proxy for how often it occurs
+        df: dict[str, int] = {}
+        for _, elements in compiled:
             for el in elements:
                 if isinstance(el, _Seg):
-                    # tokenizing the joined words is faster than Doc(words=...) and
-                    # gives the tokens a reply would have
-                    docs = list(nlp.tokenizer.pipe(" ".join(ph) for ph in el.phrases))
-                    self._phrases.add(el.key, docs)
-                    self._key[vocab.strings.add(el.key)] = (p.id, el.key)
+                    for w in {w for ph in el.phrases for w in ph}:
+                        df[w] = df.get(w, 0) + 1
+
+        def commonness(seg: _Seg) -> int:
+            # a segment hits as often as its most common phrase; a phrase as its rarest word
+            return max(min(df[w] for w in ph) for ph in seg.phrases)
+
+        anchor_phrases: dict[str, list[tuple[str, str | None]]] = {}
+        other_phrases: dict[str, list[tuple[str, str | None]]] = {}
+        for p in self.patterns:
+            if isinstance(p.pattern, str):
+                anchor_phrases.setdefault(p.pattern, []).append((p.id, None))
+        seg_len: dict[str, int] = {}
+        for pid, elements in compiled:
+            required = [k for k, el in enumerate(elements) if isinstance(el, _Seg) and not el.can_be_empty]
+            anchor = min(required, key=lambda k: (commonness(elements[k]), k))  # type: ignore[arg-type]
+            self._compiled[pid] = elements
+            self._anchor_of[pid] = anchor
+            for k, el in enumerate(elements):
+                if isinstance(el, _Seg):
+                    target = anchor_phrases if k == anchor else other_phrases
+                    for ph in el.phrases:
+                        target.setdefault(" ".join(ph), []).append((pid, el.key))
+        self.n_phrases = len(set(anchor_phrases) | set(other_phrases))
+        for matcher, table, tag in ((self._anchors, anchor_phrases, "a"), (self._others, other_phrases, "o")):
+            texts = list(table)
+            # tokenizing the joined words is faster than Doc(words=...) and gives the tokens
+            # a reply would have
+            for text, doc in zip(texts, nlp.tokenizer.pipe(texts), strict=True):
+                key = f"{tag}\x1f{text}"
+                matcher.add(key, [doc])
+                self._fanout[vocab.strings.add(key)] = table[text]
+                for pid, seg in table[text]:
+                    if seg is not None:
+                        seg_len[seg] = max(seg_len.get(seg, 0), len(doc))
+        for pid, elements in compiled:
+            anchor = self._anchor_of[pid]
+            self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))
 
     def __repr__(self) -> str:
         return f"Ruleset({str(self.pattern_dir)!r}, patterns={len(self.patterns)}, version={self.version!r})"
 
     def _raw_matches(self, doc: Any) -> list[tuple[str, int, int]]:
-        raw = list(self._phrases(doc))
-        if self._n_matcher:
-            raw.extend(self._matcher(doc))
         out: list[tuple[str, int, int]] = []
-        seg_hits: dict[str, dict[int, list[int]]] = {}
-        touched: set[str] = set()
-        key = self._key
-        for k, s, e in raw:
-            pid, seg = key[k]
-            if seg is None:
-                out.append((pid, s, e))
-            else:
-                seg_hits.setdefault(seg, {}).setdefault(s, []).append(e)
-                touched.add(pid)
+        fanout = self._fanout
         n = len(doc)
-        required = self._required
-        for pid in touched:
-            if not all(k in seg_hits for k in required[pid]):
+        active: dict[str, list[tuple[int, int]]] = {}
+        by_start: dict[str, dict[int, list[int]]] = {}
+        by_end: dict[str, dict[int, list[int]]] = {}
+
+        def add(seg: str, s: int, e: int) -> None:
+            by_start.setdefault(seg, {}).setdefault(s, []).append(e)
+            by_end.setdefault(seg, {}).setdefault(e, []).append(s)
+
+        for k, s, e in self._anchors(doc):
+            for pid, seg in fanout[k]:
+                if seg is None:
+                    out.append((pid, s, e))
+                else:
+                    add(seg, s, e)
+                    active.setdefault(pid, []).append((s, e))
+        if self._n_matcher:
+            out.extend((fanout[k][0][0], s, e) for k, s, e in self._matcher(doc))
+        if not active:
+            return out
+        # the other segments, looked for only in windows around anchor hits
+        windows: list[tuple[int, int]] = []
+        for pid, spans in active.items():
+            left, right = self._reach[pid]
+            for s, e in spans:
+                windows.append((max(0, s - left), min(n, e + right)))
+        windows.sort()
+        merged: list[list[int]] = []
+        for ws, we in windows:
+            if merged and ws <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], we)
+            else:
+                merged.append([ws, we])
+        for ws, we in merged:
+            if we - ws < 1:
                 continue
-            spans = _run_compiled(self._compiled[pid], seg_hits, n)
+            # (the PhraseMatcher reports offsets in the Doc, not in the Span)
+            for k, s, e in self._others(doc[ws:we]):
+                for pid, seg in fanout[k]:
+                    if pid in active and seg is not None:
+                        add(seg, s, e)
+        for pid in active:
+            elements = self._compiled[pid]
+            spans = _run_compiled(elements, self._anchor_of[pid], by_start, by_end, n)
             # keep maximal spans only: one hit per place, as the evidence shows it
             for s, e in spans:
                 if not any((s2 <= s and e <= e2) and (s2, e2) != (s, e) for s2, e2 in spans):
@@ -475,8 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"{rs!r} compiled in {time.perf_counter() - t0:.2f}s; "
           f"{rs._n_matcher} on the Matcher, "
-          f"{sum(len(el.phrases) for els in rs._compiled.values() for el in els if isinstance(el, _Seg))} "
-          "compiled phrases")
+          f"{rs.n_phrases} distinct phrases on the PhraseMatcher")
     if args.cmd == "explain":
         for h in explain(args.text, rs):
             print(f"{h.label:15s} {h.id:40s} {args.text[h.start:h.end]!r}" + (f" vetoed by {h.vetoed_by}" if h.vetoed_by else ""))

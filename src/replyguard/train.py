@@ -142,6 +142,7 @@ def fit(
                                           "NOT_INTERESTED", "INTERESTED", "OTHER", "DNE_VETOED",
                                           "DNE_KEYWORD_VETOED")]
     langs = [f"s=lang_{lang}" for lang in ("en", "es", "fr", "de", "pt", "it", "nl")]
+    langs += ["n=neg_before", "n=neg_after", "n=channel", "n=name_near"]
     vocab = build_vocabulary(a_train, min_df_words=cfg.min_df_words, min_df_chars=cfg.min_df_chars,
                              extra=rule_names + label_names + list(_SHAPES) + langs)
     if not cfg.use_rules:

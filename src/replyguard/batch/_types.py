@@ -205,7 +205,7 @@ class ScoreSummary:
         lines = [
             f"read {self.read:,} records: {self.scored:,} scored, {self.rejected:,} rejected"
             + (f", {self.skipped:,} already done (resume)" if self.skipped else "")
-            + f" in {self.seconds:.1f}s ({self.replies_per_second:,.0f} replies/s, "
+            + f" in {self.seconds:.{2 if self.seconds < 10 else 1}f}s ({self.replies_per_second:,.0f} replies/s, "
             f"{self.engine}, {self.jobs} job{'s' if self.jobs != 1 else ''})",
         ]
         if self.stopped_early:

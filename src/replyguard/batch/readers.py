@@ -291,7 +291,9 @@ class _Opened:
 
     def __init__(self, source: Source) -> None:
         self.raw: IO[bytes] = open(source.path, "rb")  # noqa: SIM115 - closed in close()
-        self.stream: IO[bytes] = gzip.GzipFile(fileobj=self.raw, mode="rb") if source.gzip else self.raw
+        self.stream: IO[bytes] = (
+            gzip.GzipFile(fileobj=self.raw, mode="rb") if source.gzip else self.raw  # type: ignore[assignment]
+        )
 
     def tell(self) -> int:
         return self.raw.tell()
@@ -359,7 +361,7 @@ def _read_jsonl(source: Source, options: ReadOptions, base: int) -> Iterator[tup
                     obj = json.loads(s)
                 except json.JSONDecodeError as exc:
                     yield (REJECT, name, lineno, i, None, None,
-                           (f"malformed JSON: {exc.msg} at column {exc.colno}", _excerpt(s)), base + tell())
+                           (f"malformed JSON: {exc.msg} at character {exc.pos + 1}", _excerpt(s)), base + tell())
                     continue
                 if type(obj) is not dict:
                     yield (REJECT, name, lineno, i, None, None,
@@ -369,7 +371,7 @@ def _read_jsonl(source: Source, options: ReadOptions, base: int) -> Iterator[tup
                 text = obj.get(tf)
                 if type(text) is not str:
                     why = (f"missing text field {tf!r}" if text is None
-                           else f"text field {tf!r} holds a {type(text).__name__}, not a string")
+                           else f"text field {tf!r} is not a string (got {type(text).__name__})")
                     yield (REJECT, name, lineno, i, _clean_id(rid), None, (why, _excerpt(s)), base + tell())
                     continue
                 if "\\u" in s and _SURROGATE.search(text):

@@ -249,7 +249,7 @@ def _scan_csv(path: Path, done: DoneSet) -> int:
         consumed = rdr.line_num
         last = consumed >= len(lines)
         ok = row is not None and len(row) == len(OUTPUT_COLUMNS)
-        if ok and last:
+        if ok and last and row is not None:
             # a cut inside a quoted field can still parse: the row must be what we would write
             ok = _csv(row) == raw
         if not ok:
@@ -313,8 +313,7 @@ class LineWriter:
 
     def open(self) -> None:
         if self._fh is None:
-            self._open()
-            self._fh.flush()  # type: ignore[union-attr]
+            self._open().flush()
 
     def write(self, lines: Iterable[str]) -> None:
         text = "".join(lines)

@@ -48,7 +48,7 @@ class OptOutError(ReplyGuardError):
         return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
-def _rebuild(cls: type, msg: str, state: dict[str, Any]) -> Any:
+def _rebuild(cls: type[Exception], msg: str, state: dict[str, Any]) -> Any:
     err = cls.__new__(cls)
     Exception.__init__(err, msg)
     err.__dict__.update(state)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..verdict import Intent, Verdict
 from .errors import (
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 
-class ContactStatus(str, Enum):
+class ContactStatus(StrEnum):
     """Where a contact stands. A ``str`` enum: ``ContactStatus.PAUSED == "paused"``.
 
     ``active``
@@ -85,9 +85,6 @@ class ContactStatus(str, Enum):
     STOPPED = "stopped"
     UNSUBSCRIBED = "unsubscribed"
     DO_NOT_EMAIL = "do_not_email"
-
-    def __str__(self) -> str:
-        return self.value
 
     @classmethod
     def parse(cls, value: object) -> ContactStatus:
@@ -132,7 +129,7 @@ def may_email(status: ContactStatus | str) -> bool:
     return ContactStatus.parse(status) is ContactStatus.ACTIVE
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     """The rows of :data:`TABLE`: an event type, and for replies the verdict's intent."""
 
     REPLY_DO_NOT_EMAIL = "reply_do_not_email"
@@ -148,11 +145,8 @@ class EventKind(str, Enum):
     RESUME = "resume"
     RESUBSCRIBE = "resubscribe"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Effect(str, Enum):
+class Effect(StrEnum):
     """What a transition asks of the world beyond the status itself.
 
     ``sync``
@@ -167,20 +161,14 @@ class Effect(str, Enum):
     ALERT_STOPPED = "alert_stopped"
     ALERT_RESUBSCRIBED = "alert_resubscribed"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class DneSource(str, Enum):
+class DneSource(StrEnum):
     """Where a do-not-email request came from."""
 
     REPLY = "reply"
     PHONE = "phone"
     REP = "rep"
     IMPORT = "import"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +217,7 @@ DEFAULT_POLICY = Policy()
 # -- events ---------------------------------------------------------------------------------
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _aware(name: str, value: object) -> datetime:
@@ -267,6 +255,16 @@ class Event:
     __slots__ = ()
     TYPE: ClassVar[str] = ""
 
+    if TYPE_CHECKING:  # every event type has these (fields or class attributes)
+        event_id: str
+        at: datetime
+
+        @property
+        def source(self) -> str: ...
+
+        @property
+        def actor(self) -> str | None: ...
+
     def kind(self, policy: Policy = DEFAULT_POLICY) -> EventKind:  # pragma: no cover - overridden
         """The row of :data:`TABLE` this event takes under ``policy``."""
         raise NotImplementedError
@@ -286,9 +284,8 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary: ``type``, ``event_id``, ``at`` and the fields."""
-        d: dict[str, Any] = {"type": self.TYPE, "event_id": getattr(self, "event_id"),
-                             "at": getattr(self, "at").isoformat(),
-                             "source": getattr(self, "source"), "actor": getattr(self, "actor")}
+        d: dict[str, Any] = {"type": self.TYPE, "event_id": self.event_id, "at": self.at.isoformat(),
+                             "source": str(self.source), "actor": self.actor}
         d.update(self.evidence())
         reason = self.reason_text()
         if reason is not None:
@@ -776,7 +773,7 @@ def advance(status: ContactStatus | str, event: Event, *, policy: Policy = DEFAU
 
     Examples
     --------
-    >>> from datetime import datetime, timezone
+    >>> from datetime import UTC, datetime
     >>> from replyguard.optout import Consent, MarkDoNotEmail, Resubscribe, Resume
     >>> advance("active", MarkDoNotEmail(source="phone", actor="ana")).new_status.value
     'do_not_email'
@@ -784,7 +781,7 @@ def advance(status: ContactStatus | str, event: Event, *, policy: Policy = DEFAU
     Traceback (most recent call last):
     ...
     replyguard.optout.errors.InvalidTransition: cannot apply resume to a contact whose status is 'do_not_email'; ...
-    >>> consent = Consent("double_opt_in", "msg-42", datetime(2026, 1, 5, tzinfo=timezone.utc))
+    >>> consent = Consent("double_opt_in", "msg-42", datetime(2026, 1, 5, tzinfo=UTC))
     >>> advance("do_not_email", Resubscribe(consent)).new_status.value
     'active'
     """

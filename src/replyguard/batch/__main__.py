@@ -1,0 +1,8 @@
+"""``python -m replyguard.batch score ...``: the score command on its own."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

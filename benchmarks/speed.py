@@ -70,7 +70,15 @@ cold = time.perf_counter() - t0
 texts = json.load(open(data, encoding="utf-8"))
 for t in texts:
     classify(t)
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+rss = None
+try:  # VmHWM: this process's own peak (ru_maxrss would carry the parent's across fork+exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            rss = int(line.split()[1]) / 1024.0
+except OSError:
+    pass
+if rss is None:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 print(json.dumps({"cold_start_s": cold, "peak_rss_mb": rss}))
 """
 

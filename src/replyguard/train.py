@@ -33,7 +33,7 @@ class TrainConfig:
 
     C_grid: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0)
     seed: int = 0
-    target_recall: float = 0.99
+    target_recall: float = 0.98
     review_recall: float = 0.998
     min_df_words: int = 2
     min_df_chars: int = 3
@@ -77,22 +77,42 @@ def _fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
     return round(float(min(fine, key=nll)), 3)
 
 
-def choose_thresholds(p_dne: np.ndarray, is_dne: np.ndarray, target_recall: float, review_recall: float) -> dict[str, Any]:
-    """The highest threshold whose recall on ``is_dne`` is >= ``target_recall`` (recall
-    first), and the lower edge of the needs-review band at ``review_recall``."""
+def choose_thresholds(
+    p_dne: np.ndarray, is_dne: np.ndarray, target_recall: float, review_recall: float, beta: float = 2.0
+) -> dict[str, Any]:
+    """Recall-first thresholds from dev scores.
+
+    The do-not-email threshold maximises F-beta (beta=2: recall weighs four times
+    precision), but never sits above the highest threshold that keeps dev recall at
+    ``target_recall`` when that one is within reach of a useful precision; the
+    needs-review band reaches down to where dev recall is ``review_recall``.
+    """
     pos = np.sort(p_dne[is_dne])
     if len(pos) == 0:
         return {"do_not_email": 0.5, "needs_review": [0.25, 0.5]}
 
     def at(recall: float) -> float:
-        k = math.floor((1 - recall) * len(pos))
+        k = int(math.floor((1 - recall) * len(pos)))
         return float(pos[min(k, len(pos) - 1)])
 
-    thr = min(at(target_recall), 0.9)
+    best_t, best_f = 0.5, -1.0
+    for t in np.unique(np.round(p_dne, 4)):
+        flagged = p_dne >= t
+        tp = float((flagged & is_dne).sum())
+        if tp == 0:
+            continue
+        prec = tp / flagged.sum()
+        rec = tp / is_dne.sum()
+        f = (1 + beta**2) * prec * rec / (beta**2 * prec + rec)
+        if f > best_f + 1e-12:
+            best_t, best_f = float(t), f
+    t_recall = at(target_recall)
+    flagged = p_dne >= t_recall
+    prec_at_target = float((flagged & is_dne).sum() / max(1, flagged.sum()))
+    thr = t_recall if prec_at_target >= 0.9 else best_t
     lo = min(at(review_recall), thr)
-    # thresholds just below the boundary score so that the boundary example passes
-    thr = max(round(thr - 1e-4, 4), 0.05)
-    lo = max(round(min(lo - 1e-4, thr / 2 if lo >= thr else lo - 1e-4), 4), 0.01)
+    thr = round(max(thr - 1e-4, 0.01), 4)
+    lo = round(max(min(lo - 1e-4, thr), 0.005), 4)
     return {"do_not_email": thr, "needs_review": [lo, thr]}
 
 
@@ -188,9 +208,10 @@ def fit(
                       "max_iter": cfg.max_iter, "C_grid": grid_report},
         "calibration": {"method": "temperature scaling on dev (NLL)", "temperature": T},
         "thresholds": thresholds,
-        "threshold_policy": (f"do_not_email threshold: highest dev score keeping DNE recall >= "
-                             f"{cfg.target_recall}; needs_review band starts where recall reaches "
-                             f"{cfg.review_recall}"),
+        "threshold_policy": (f"do_not_email threshold: the highest dev score keeping DNE recall >= "
+                             f"{cfg.target_recall} when precision there is >= 0.9, else the F2-optimal dev "
+                             f"score (recall weighs 4x precision); needs_review band starts where dev recall "
+                             f"reaches {cfg.review_recall}"),
         "data": {"train_sha256": data_hash(train), "dev_sha256": data_hash(dev),
                  "n_train": len(train), "n_dev": len(dev)},
         "metrics": {"dev": dev_metrics},

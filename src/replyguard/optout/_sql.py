@@ -85,11 +85,10 @@ _MIGRATIONS: list[list[str]] = [
             last_error TEXT,
             delivered_at {TS},
             dead_at {TS},
-            UNIQUE (seq, sink))""",
+            UNIQUE (contact_id, seq, sink))""",
         "CREATE INDEX outbox_fifo ON outbox (sink, contact_id, id) WHERE state = 'pending'",
-        "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending'",
+        "CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending'",
         "CREATE INDEX outbox_dead ON outbox (sink, id) WHERE state = 'dead'",
-        "CREATE INDEX outbox_by_contact ON outbox (contact_id, seq)",
     ],
 ]
 
@@ -110,10 +109,10 @@ class Planner(Protocol):
 
     def plan(self, contact_id: str, event: Any, state: dict[str, Any] | None,
              sinks: Sequence[dict[str, Any]], seq: int, now: datetime,
-             conv: tuple[Any, Callable[[datetime | None], Any], Callable[[Any], Any]]
+             conv: tuple[Any, Callable[[datetime | None], Any], Callable[[Any], Any], Any]
              ) -> tuple[dict[str, Any], tuple[Any, ...], list[tuple[Any, ...]], Any]:
         """``(new contact state, event row in EVENT_COLUMNS order, outbox rows in
-        OUTBOX_INSERT_COLUMNS order, result)``; ``conv`` is ``(now for the store, ts, jin)``."""
+        OUTBOX_INSERT_COLUMNS order, result)``; ``conv`` is ``(now for the store, ts, jin, jin({}))``."""
         ...
 
 
@@ -249,9 +248,9 @@ class SQLStore:
         The planner decides each event from the contact's state as of the previous
         one and returns rows ready for this store (see ``Planner``).
         """
-        contact_ids = sorted({c for c, _ in items})
-        event_ids = sorted({e.event_id for _, e in items})
-        conv = (self.ts(now), self.ts, self.jin)
+        contact_ids = list({c: None for c, _ in items})  # PostgreSQL sorts them before locking
+        event_ids = list({e.event_id: None for _, e in items})
+        conv = (self.ts(now), self.ts, self.jin, self.jin({}))
 
         def body(cur: Any) -> list[Any]:
             self.lock_contacts(cur, contact_ids, now)

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -27,10 +27,14 @@ T = TypeVar("T")
 
 #: ``PRAGMA application_id`` of a replyguard ledger ("RGLD").
 APPLICATION_ID = 0x52474C44
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
 
 class SQLiteStore(SQLStore):
-    dialect_types: ClassVar[dict[str, str]] = {"TS": "TEXT", "JSON": "TEXT", "BIGINT": "INTEGER", "ID": "INTEGER PRIMARY KEY"}
+    # times are integer microseconds since 1970-01-01 UTC: exact, ordered, and cheap to write in bulk
+    dialect_types: ClassVar[dict[str, str]] = {"TS": "INTEGER", "JSON": "TEXT", "BIGINT": "INTEGER",
+                                               "ID": "INTEGER PRIMARY KEY"}
 
     def __init__(self, path: str, *, create: bool, now: datetime, busy_timeout: float = 60.0) -> None:
         self.path = path
@@ -52,6 +56,8 @@ class SQLiteStore(SQLStore):
             if not memory:
                 self._set_wal(busy_timeout)
             self._con.execute("PRAGMA synchronous = FULL")
+            self._con.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk imports without cache spills
+            self._con.execute("PRAGMA temp_store = MEMORY")
 
             def init(cur: Any) -> None:
                 version = self.check_meta(*self._read_meta(cur))
@@ -106,10 +112,10 @@ class SQLiteStore(SQLStore):
 
     # -- dialect -------------------------------------------------------------------------------
     def ts(self, dt: datetime | None) -> Any:
-        return None if dt is None else dt.astimezone(UTC).isoformat(timespec="microseconds")
+        return None if dt is None else (dt - _EPOCH) // _US
 
     def dt(self, value: Any) -> datetime | None:
-        return None if value is None else datetime.fromisoformat(value)
+        return None if value is None else _EPOCH + timedelta(microseconds=value)
 
     def jin(self, obj: Any) -> Any:
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

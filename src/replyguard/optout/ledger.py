@@ -42,6 +42,7 @@ from .errors import (
     UnknownStatusError,
 )
 from .machine import (
+    _EVENT_CLASSES,
     DEFAULT_POLICY,
     SUPPRESSED,
     TABLE,
@@ -285,30 +286,36 @@ class _Planner:
 
     def plan(self, contact_id: str, event: Event, state: dict[str, Any] | None,
              sinks: Sequence[Mapping[str, Any]], seq: int, now: datetime,
-             conv: tuple[Any, Callable[[datetime | None], Any], Callable[[Any], Any]]
+             conv: tuple[Any, Callable[[datetime | None], Any], Callable[[Any], Any], Any]
              ) -> tuple[dict[str, Any], tuple[Any, ...], list[tuple[Any, ...]], ApplyResult]:
-        """The new contact state, the audit row, the outbox rows and the result of ``event``."""
-        now_db, ts, jin = conv
-        prev = ContactStatus.ACTIVE if state is None else ContactStatus(state["status"])
-        t = advance(prev, event, policy=self.policy)
+        """The new contact state, the audit row, the outbox rows and the result of ``event``.
+
+        ``conv`` is ``(now for the store, ts, jin, jin({}))``: the store's conversions.
+        """
+        now_db, ts, jin, empty = conv
+        prev = _ACTIVE if state is None else _STATUS[state["status"]]
+        kind = event.kind(self.policy)
+        t = TABLE[prev, kind]
+        if t is None or kind is _RESUBSCRIBE:
+            t = advance(prev, event, policy=self.policy)  # raises the right error, or checks the policy
         new = t.new_status
         until: datetime | None = None
-        if new is ContactStatus.PAUSED:
+        if new is _PAUSED:
             if isinstance(event, OutOfOffice):
                 until = event.until
-            elif state is not None and prev is ContactStatus.PAUSED:
+            elif state is not None and prev is _PAUSED:
                 until = state["paused_until"]
         at = event.at
         changed = new is not prev
         new_state = {
             "contact_id": contact_id, "status": new.value,
             "since": at if (changed or state is None or not state["events"]) else state["since"],
-            "paused_until": until, "events": (0 if state is None else int(state["events"])) + 1, "last_seq": seq,
+            "paused_until": until, "events": (0 if state is None else state["events"]) + 1, "last_seq": seq,
         }
         evidence = event.evidence()
-        event_row = (seq, event.event_id, contact_id, event.TYPE, event.kind(self.policy).value, ts(at), now_db,
+        event_row = (seq, event.event_id, contact_id, event.TYPE, kind.value, ts(at), now_db,
                      prev.value, new.value, _EFFECTS_TEXT[id(t)], str(event.source), event.actor,
-                     event.reason_text(), jin(evidence) if evidence else jin({}))
+                     event.reason_text(), jin(evidence) if evidence else empty)
         result = ApplyResult(contact_id, event.event_id, seq, prev, new, t.effects, now)
         outbox: list[tuple[Any, ...]] = []
         if t.effects and sinks:
@@ -318,10 +325,16 @@ class _Planner:
                         outbox.append((seq, contact_id, sink["name"], "sync", None, "pending", 0, now_db))
                     continue
                 for name in sink["alert_on"]:
-                    if ALERT_EFFECTS[AlertKind(name)] in t.effects:
+                    if _ALERT_EFFECT_BY_NAME[name] in t.effects:
                         outbox.append((seq, contact_id, sink["name"], "alert", name, "pending", 0, now_db))
                         break
         return new_state, event_row, outbox, result
+
+
+_ACTIVE, _PAUSED = ContactStatus.ACTIVE, ContactStatus.PAUSED
+_RESUBSCRIBE = EventKind.RESUBSCRIBE
+_STATUS = {s.value: s for s in ContactStatus}
+_ALERT_EFFECT_BY_NAME = {k.value: e for k, e in ALERT_EFFECTS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,7 +540,8 @@ class OptOutLedger:
                 contact_id, event = item
             except (TypeError, ValueError):
                 raise InvalidEventError(item, ["(contact_id, event) pairs"], what=f"apply_many item {i}") from None
-            event_kind(event, self.policy)  # the type check, before any I/O
+            if type(event) not in _EVENT_CLASSES:
+                event_kind(event)  # raises InvalidEventError naming the allowed types
             checked.append((_check_contact(contact_id), event))
         if not checked:
             return []

@@ -600,6 +600,9 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType({
 })
 
 
+_EVENT_CLASSES = frozenset(EVENT_TYPES.values())
+
+
 def event_kind(event: object, policy: Policy = DEFAULT_POLICY) -> EventKind:
     """The row of :data:`TABLE` that ``event`` takes under ``policy``.
 
@@ -608,9 +611,9 @@ def event_kind(event: object, policy: Policy = DEFAULT_POLICY) -> EventKind:
     InvalidEventError
         If ``event`` is not one of :data:`EVENT_TYPES`.
     """
-    if not isinstance(event, Event) or type(event) not in EVENT_TYPES.values():
+    if type(event) not in _EVENT_CLASSES:
         raise InvalidEventError(event, [c.__name__ for c in EVENT_TYPES.values()])
-    return event.kind(policy)
+    return event.kind(policy)  # type: ignore[attr-defined]
 
 
 # -- the table -------------------------------------------------------------------------------

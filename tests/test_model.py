@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import numpy as np
+
+from replyguard import ReplyClassifier
+from replyguard.features import feature_counts
+from replyguard.model import load, save
+from replyguard.train import choose_thresholds
+
+SAMPLES = [
+    "Please take me off your list.",
+    "Sounds good, Tuesday at 10 works. Send the invite to jo@example.com",
+    "Ich bin bis zum 20.01. nicht im Büro.",
+    "Merci de ne plus m'écrire, je ne suis pas intéressée.",
+    "",
+    "🙂",
+    "Remove Jenna Holt from your list, she left in 2024.",
+]
+
+
+def test_fast_scoring_path_equals_the_training_vectorizer():
+    clf = ReplyClassifier.default()
+    m = clf.model
+    for text in SAMPLES:
+        a = clf.analyze(text)
+        slow = m.proba(*m.space.vectorize(a))
+        fast = m.score(a)[0]
+        assert np.allclose(slow, fast, atol=1e-5), text
+
+
+def test_vectorizer_reads_the_same_features_as_feature_counts():
+    clf = ReplyClassifier.default()
+    space = clf.model.space
+    for text in SAMPLES:
+        a = clf.analyze(text)
+        grams, other = feature_counts(a)
+        cols, _ = space.vectorize(a)
+        want = sorted(space.index[g] for g in grams + other if g in space.index)
+        assert sorted(cols) == want, text
+
+
+def test_save_and_load_round_trip(tmp_path):
+    clf = ReplyClassifier.default()
+    save(clf.model, tmp_path / "m")
+    again = load(tmp_path / "m")
+    assert np.array_equal(again.W, clf.model.W) and np.array_equal(again.b, clf.model.b)
+    assert again.space.names == clf.model.space.names
+    assert again.threshold == clf.model.threshold
+
+
+def test_thresholds_are_recall_first():
+    rng = np.random.default_rng(0)
+    pos = rng.uniform(0.3, 1.0, 200)
+    neg = rng.uniform(0.0, 0.5, 400)
+    p = np.concatenate([pos, neg])
+    y = np.concatenate([np.ones(200, bool), np.zeros(400, bool)])
+    t = choose_thresholds(p, y, 0.98, 0.998)
+    thr = t["do_not_email"]
+    assert (pos >= thr).mean() >= 0.9
+    lo, hi = t["needs_review"]
+    assert lo <= hi == thr

@@ -280,6 +280,8 @@ def _extend(
     using hits keyed by start; -1: leftwards, using hits keyed by end)."""
     for el in elements:
         if isinstance(el, _Gap):
+            if el.hi == 0:
+                continue
             frontier = {p + step * k for p in frontier for k in range(el.lo, el.hi + 1) if 0 <= p + step * k <= n}
         else:
             h = hits.get(el.key)
@@ -296,17 +298,17 @@ def _extend(
 
 
 def _run_compiled(
-    elements: list[_Seg | _Gap],
-    anchor: int,
+    plan: tuple[str, tuple[_Seg | _Gap, ...], tuple[_Seg | _Gap, ...]],
     by_start: dict[str, dict[int, list[int]]],
     by_end: dict[str, dict[int, list[int]]],
     n: int,
 ) -> set[tuple[int, int]]:
-    """Spans matched by a compiled pattern, grown right and left from its anchor segment."""
+    """Spans matched by a compiled pattern, grown right and left from its anchor segment.
+
+    ``plan`` is (anchor segment key, elements right of it, elements left of it reversed).
+    """
     found: set[tuple[int, int]] = set()
-    key = elements[anchor].key  # type: ignore[union-attr]
-    right = elements[anchor + 1 :]
-    left = elements[:anchor][::-1]
+    key, right, left = plan
     for s, ends in by_start.get(key, {}).items():
         stops = _extend(right, set(ends), by_start, n, 1)
         if not stops:
@@ -389,8 +391,9 @@ class Ruleset:
                 anchor_phrases.setdefault(p.pattern, []).append((p.id, None))
         seg_len: dict[str, int] = {}
         for pid, elements in compiled:
-            required = [k for k, el in enumerate(elements) if isinstance(el, _Seg) and not el.can_be_empty]
-            anchor = min(required, key=lambda k: (commonness(elements[k]), k))  # type: ignore[arg-type]
+            required = [(commonness(el), k) for k, el in enumerate(elements)
+                        if isinstance(el, _Seg) and not el.can_be_empty]
+            anchor = min(required)[1]
             self._compiled[pid] = elements
             self._anchor_of[pid] = anchor
             for k, el in enumerate(elements):
@@ -410,9 +413,15 @@ class Ruleset:
                 for pid, seg in table[text]:
                     if seg is not None:
                         seg_len[seg] = max(seg_len.get(seg, 0), len(doc))
+        self._plan: dict[str, tuple[str, tuple[_Seg | _Gap, ...], tuple[_Seg | _Gap, ...]]] = {}
         for pid, elements in compiled:
             anchor = self._anchor_of[pid]
             self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))
+            self._plan[pid] = (
+                elements[anchor].key,  # type: ignore[union-attr]
+                tuple(el for el in elements[anchor + 1 :] if not (isinstance(el, _Gap) and el.hi == 0)),
+                tuple(el for el in elements[:anchor][::-1] if not (isinstance(el, _Gap) and el.hi == 0)),
+            )
 
     def __repr__(self) -> str:
         return f"Ruleset({str(self.pattern_dir)!r}, patterns={len(self.patterns)}, version={self.version!r})"
@@ -461,12 +470,12 @@ class Ruleset:
                 for pid, seg in fanout[k]:
                     if pid in active and seg is not None:
                         add(seg, s, e)
+        plans = self._plan
         for pid in active:
-            elements = self._compiled[pid]
-            spans = _run_compiled(elements, self._anchor_of[pid], by_start, by_end, n)
+            found = _run_compiled(plans[pid], by_start, by_end, n)
             # keep maximal spans only: one hit per place, as the evidence shows it
-            for s, e in spans:
-                if not any((s2 <= s and e <= e2) and (s2, e2) != (s, e) for s2, e2 in spans):
+            for s, e in found:
+                if not any((s2 <= s and e <= e2) and (s2, e2) != (s, e) for s2, e2 in found):
                     out.append((pid, s, e))
         return out
 

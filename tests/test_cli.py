@@ -83,13 +83,14 @@ def test_train_is_reproducible_and_loads(tmp_path, capsys):
     assert clf.classify("Please unsubscribe me").intent.value in {i for i in clf.model.card["intents"]}
 
 
-def test_score_jsonl_and_csv(tmp_path, capsys):
+def test_score_and_ledger_commands_are_wired(tmp_path, capsys):
     inp = tmp_path / "in.jsonl"
-    inp.write_text('{"id": 1, "text": "STOP"}\n{"id": 2, "text": "Sounds good"}\n{"id": 3}\n')
-    assert main(["score", str(inp), "-o", str(tmp_path / "out.jsonl")]) == 1  # one rejected
-    rows = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in rows] == [1, 2] and rows[0]["do_not_email"] is True
-    out = capsys.readouterr()
-    assert "1 rejected" in out.out and "in.jsonl:3" in out.err
-    assert main(["score", str(inp), "-o", str(tmp_path / "out.csv"), "--quiet"]) == 1
-    assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("id,source,intent")
+    inp.write_text('{"id": 1, "text": "STOP"}\n{"id": 2, "text": "Sounds good"}\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["score", str(inp), "-o", str(out), "--quiet", "--jobs", "1"]) == 0
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["do_not_email"] for r in rows] == [True, False]
+    ledger = tmp_path / "l.sqlite"
+    assert main(["contacts", "stop", "c1", "--by", "sam", "--reason", "asked on the phone", "--ledger", str(ledger)]) == 0
+    assert main(["contacts", "list", "--status", "stopped", "--format", "jsonl", "--ledger", str(ledger)]) == 0
+    assert "c1" in capsys.readouterr().out

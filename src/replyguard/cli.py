@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -50,13 +49,12 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--report-dir", help="write report.json (and report.png with matplotlib) here")
     e.add_argument("--errors", type=int, default=20, help="how many errors to list (text view)")
 
-    s = sub.add_parser("score", help="score a JSONL or CSV file of replies")
-    s.add_argument("inputs", nargs="+", help="JSONL or CSV files")
-    s.add_argument("-o", "--output", required=True, help="output JSONL or CSV")
-    s.add_argument("--text-field", default="text")
-    s.add_argument("--id-field", default="id")
-    s.add_argument("--model", help="model directory (default: the packaged model)")
-    s.add_argument("--quiet", action="store_true")
+    # batch scoring of archives (replyguard.batch) and the opt-out ledger (replyguard.optout)
+    from .batch.cli import add_parser as add_score
+    from .optout.cli import add_parsers as add_optout
+
+    add_score(sub)
+    add_optout(sub)
     return ap
 
 
@@ -168,64 +166,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    import csv
-
-    from .corpus import read_jsonl
-
-    clf = _classifier(args.model)
-    out_path = Path(args.output)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    as_csv = out_path.suffix.lower() == ".csv"
-    counts: Counter[str] = Counter()
-    read = rejected = dne = review = 0
-    t0 = time.perf_counter()
-    fields = ["id", "source", "intent", "do_not_email", "score", "needs_review", "evidence", "language"]
-    with open(out_path, "w", encoding="utf-8", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=fields) if as_csv else None
-        if writer:
-            writer.writeheader()
-        for inp in args.inputs:
-            path = Path(inp)
-            if path.suffix.lower() == ".csv":
-                fh = open(path, encoding="utf-8", newline="")
-                rows: Any = ((n + 2, row) for n, row in enumerate(csv.DictReader(fh)))
-            else:
-                fh = None
-                rows = read_jsonl(path)
-            try:
-                for line, obj in rows:
-                    read += 1
-                    text = obj.get(args.text_field)
-                    if not isinstance(text, str):
-                        rejected += 1
-                        print(f"{path}:{line}: no string field {args.text_field!r}; skipped (rejected)", file=sys.stderr)
-                        continue
-                    v = clf.classify(text)
-                    counts[v.intent.value] += 1
-                    dne += v.do_not_email
-                    review += v.needs_review
-                    row = {"id": obj.get(args.id_field, ""), "source": f"{path}:{line}", "intent": v.intent.value,
-                           "do_not_email": v.do_not_email, "score": round(v.score, 4), "needs_review": v.needs_review,
-                           "evidence": [e.id for e in v.evidence if e.source in ("rule", "header")],
-                           "language": v.language}
-                    if writer:
-                        row["evidence"] = " ".join(row["evidence"])
-                        writer.writerow(row)
-                    else:
-                        out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            finally:
-                if fh:
-                    fh.close()
-    secs = time.perf_counter() - t0
-    scored = read - rejected
-    if not args.quiet:
-        print(f"scored {scored} of {read} replies ({rejected} rejected) in {secs:.2f}s "
-              f"({scored / secs if secs else 0:.0f} replies/s) -> {out_path}")
-        for intent, n in counts.most_common():
-            print(f"  {intent:16s} {n:6d}")
-        print(f"  do_not_email flagged: {dne}, needs_review: {review}")
-    return 1 if rejected else 0
+_HANDLERS = {"classify": _cmd_classify, "train": _cmd_train, "evaluate": _cmd_evaluate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -235,8 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
-    handler = {"classify": _cmd_classify, "train": _cmd_train, "evaluate": _cmd_evaluate,
-               "score": _cmd_score}[args.command]
+    handler = _HANDLERS.get(args.command)
+    if handler is None:
+        if args.command == "score":
+            from .batch.cli import run as handler
+        else:  # contacts, outbox, compliance
+            from .optout.cli import run as handler
     try:
         return handler(args)
     except (ReplyGuardError, FileNotFoundError, ValueError, TypeError) as exc:

@@ -88,6 +88,9 @@ def evaluate(records: Sequence[Record], classify: Callable[[str], Verdict]) -> d
     scores = np.asarray([v.score for v in verdicts])
     is_dne = np.asarray([g == "do_not_email" for g in gold])
     report["needs_review_rate"] = round(float(np.mean([v.needs_review for v in verdicts])), 4) if verdicts else 0.0
+    # a pipeline that pauses on needs_review as well: how many opt-outs it holds back
+    held = [v.do_not_email or v.needs_review for v, r in zip(verdicts, records, strict=True) if r.intent == "do_not_email"]
+    report["dne_recall_with_review"] = round(float(np.mean(held)), 4) if held else None
     report["calibration"] = _calibration(scores, is_dne)
     report["pr_curve"] = _pr_curve(scores, is_dne)
     report["errors"] = [
@@ -132,7 +135,8 @@ def _pr_curve(scores: np.ndarray, y: np.ndarray) -> list[list[float]]:
 def format_report(rep: dict[str, Any], *, errors: int = 0) -> str:
     """A plain-text view of a report, for terminals and CI logs."""
     lines = [f"n={rep['n']}  macro-F1={rep['macro_f1']:.3f}  accuracy={rep['accuracy']:.3f}"
-             f"  needs_review={rep.get('needs_review_rate', 0):.3f}"]
+             f"  needs_review={rep.get('needs_review_rate', 0):.3f}"
+             f"  dne recall counting needs_review={rep.get('dne_recall_with_review') or 0:.3f}"]
     d = rep["do_not_email"]
     lines.append(f"do_not_email: precision={d['precision']:.3f} recall={d['recall']:.3f} f1={d['f1']:.3f} (n={d['support']})")
     if "hard_negatives" in rep:

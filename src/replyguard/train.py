@@ -34,7 +34,7 @@ class TrainConfig:
     C_grid: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0)
     seed: int = 0
     target_recall: float = 0.98
-    review_recall: float = 0.998
+    review_recall: float = 0.99
     min_df_words: int = 2
     min_df_chars: int = 3
     max_iter: int = 3000

@@ -49,3 +49,17 @@ def many_replies(path: Path, n: int) -> Path:
         for i in range(n):
             fh.write(json.dumps({"id": f"g{i}", "text": texts[i % len(texts)]}) + "\n")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dev_model_override():
+    """With REPLYGUARD_TEST_MODEL set, in-process default-model calls use that model too."""
+    if not MODEL_ARGS:
+        yield
+        return
+    from replyguard import ReplyClassifier, classify
+
+    saved = classify._default
+    classify._default = ReplyClassifier.load(MODEL_ARGS[1])
+    yield
+    classify._default = saved

@@ -272,6 +272,7 @@ def test_ledger_with_emails_uses_the_from_address_and_jobs_2(tmp_path, fake_opto
 def test_ledger_needs_a_contact_field_for_tabular_inputs(tmp_path, fake_optout, capsys):
     assert score(FIXTURES / "replies.jsonl", "-o", tmp_path / "v.jsonl", "-j", "1", "--ledger", "x.db") == 2
     assert "--contact-field" in capsys.readouterr().err
+    assert not fake_optout.instances  # nothing opened before the usage error
 
 
 def test_ledger_unavailable_is_a_usage_error(tmp_path, monkeypatch, capsys):
@@ -301,3 +302,56 @@ def test_score_files_summary_and_progress_callback(tmp_path, model_path):
     assert (s.read, s.scored, s.rejected, s.skipped, s.exit_status) == (12, 12, 0, 0, 0)
     assert s.to_dict()["replies_per_second"] > 0 and s.model_version
     assert seen and seen[-1].done == 12 and seen[-1].fraction == 1.0
+
+
+def test_ledger_refusals_are_counted_not_fatal(tmp_path, fake_optout, capsys):
+    class Picky(FakeLedger):
+        def record_reply(self, contact_id, verdict, *, message_id):
+            if contact_id.startswith("b"):
+                raise ValueError(f"contact id {contact_id!r} refused")
+            super().record_reply(contact_id, verdict, message_id=message_id)
+
+    fake_optout.instances.clear()
+    sys.modules["replyguard.optout"].OptOutLedger = Picky  # type: ignore[attr-defined]
+    assert score(FIXTURES / "replies.jsonl", "-o", tmp_path / "v.jsonl", "-j", "1", "--ledger", "x.db",
+                 "--contact-field", "contact", "--json") == 0
+    cap = capsys.readouterr()
+    s = json.loads(cap.out)
+    assert (s["ledger_recorded"], s["ledger_failed"], s["ledger_no_contact"]) == (9, 1, 2)
+    assert "replies.jsonl:2: not recorded in the ledger: contact id 'ben@example.com' refused" in cap.err
+
+
+def test_the_real_opt_out_ledger_records_the_batch_once(tmp_path, capsys):
+    optout = pytest.importorskip("replyguard.optout")
+    if not hasattr(optout, "OptOutLedger"):
+        pytest.skip("replyguard.optout has no OptOutLedger yet")
+    db = tmp_path / "ledger.sqlite"
+    args = [FIXTURES / "replies.jsonl", "-o", tmp_path / "v.jsonl", "-j", "1", "--ledger", db,
+            "--contact-field", "contact", "--json"]
+    assert score(*args) == 0
+    assert score(*args[:-1], "--overwrite", "--json") == 0  # the same message ids again: applied once
+    out = capsys.readouterr().out
+    assert '"ledger_failed": 0' in out
+    with optout.OptOutLedger(db) as ledger:
+        assert ledger.may_email("ana@example.com") is False  # "STOP"
+        assert ledger.may_email("ben@example.com") is True
+        assert len(ledger.history("ana@example.com")) == 1
+
+
+def test_a_named_id_or_contact_column_that_is_missing_is_a_usage_error(tmp_path, capsys):
+    assert score(FIXTURES / "replies.csv", "--text-column", "body", "--id-column", "reply_id",
+                 "-o", tmp_path / "v.jsonl", "-j", "1") == 2
+    assert "no column 'reply_id'" in capsys.readouterr().err
+    assert score(FIXTURES / "replies.csv", "--text-column", "body", "--contact-field", "email",
+                 "-o", tmp_path / "v.jsonl", "-j", "1") == 2
+    assert "pass --contact-field" in capsys.readouterr().err
+
+
+def test_a_rerun_over_a_glob_does_not_read_its_own_output(tmp_path, capsys):
+    (tmp_path / "a.jsonl").write_bytes((FIXTURES / "replies.jsonl").read_bytes())
+    (tmp_path / "b.jsonl").write_bytes((FIXTURES / "broken.jsonl").read_bytes())
+    pattern = str(tmp_path / "*.jsonl")
+    assert score(pattern, "-o", tmp_path / "out.jsonl", "-j", "1", "-q") == 1
+    assert score(pattern, "-o", tmp_path / "out.jsonl", "-j", "1", "--resume", "--json") == 1
+    s = json.loads(capsys.readouterr().out)
+    assert (s["read"], s["skipped"], s["scored"], s["rejected"]) == (23, 23, 0, 0)

@@ -133,3 +133,18 @@ def verdict(intent: str | Intent = "other", *, score: float | None = None, dne: 
 
 #: The ``src`` folder, for subprocesses that import replyguard.
 ROOT_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
+
+
+class Clock:
+    """A settable clock for ``OptOutLedger(clock=...)`` (starts at ``T0``)."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

@@ -12,8 +12,6 @@ import multiprocessing
 import random
 from datetime import timedelta
 
-import pytest
-
 from replyguard.optout import (
     Consent,
     ContactStatus,

@@ -7,6 +7,7 @@ acknowledged event is in the ledger and that the ledger still opens and works.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -86,7 +87,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_event(ledger_url, backen
         # the ledger still works after the kills, and its chain per contact is unbroken
         for c in contacts:
             history = ledger.history(c)
-            for a, b in zip(history, history[1:], strict=False):
+            for a, b in itertools.pairwise(history):
                 assert b.previous is a.status
         ledger.apply("c-after", StopMessaging(actor="t", reason="after the crash"))
     if backend == "sqlite":

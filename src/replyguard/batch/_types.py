@@ -139,10 +139,13 @@ class ScoreSummary:
     engine, jobs
         How the records were scored.
     model_version, ruleset_version
-        The classifier that scored them.
-    ledger_recorded, ledger_no_contact
-        Verdicts fed into the opt-out ledger, and scored records with no contact
-        id (not fed).
+        The classifier that scored them; several joined by ``" + "`` when the
+        workers did not all load the same model or rules (files changed during the
+        run, or a cluster whose workers run other versions): :attr:`mixed_versions`.
+    ledger_recorded, ledger_no_contact, ledger_failed
+        Verdicts fed into the opt-out ledger; scored records with no contact id
+        (not fed); records the ledger refused (an invalid contact id, a message id
+        already used for another contact: the first five are named on stderr).
     """
 
     read: int
@@ -163,12 +166,18 @@ class ScoreSummary:
     ruleset_version: str | None = None
     ledger_recorded: int = 0
     ledger_no_contact: int = 0
+    ledger_failed: int = 0
 
     @property
     def replies_per_second(self) -> float:
         """Records scored or rejected per second of wall time."""
         done = self.scored + self.rejected
         return done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mixed_versions(self) -> bool:
+        """True when not every record was scored by the same model and ruleset."""
+        return " + " in (self.model_version or "") or " + " in (self.ruleset_version or "")
 
     @property
     def exit_status(self) -> int:
@@ -198,6 +207,7 @@ class ScoreSummary:
             "ruleset_version": self.ruleset_version,
             "ledger_recorded": self.ledger_recorded,
             "ledger_no_contact": self.ledger_no_contact,
+            "ledger_failed": self.ledger_failed,
         }
 
     def format(self) -> str:
@@ -208,16 +218,21 @@ class ScoreSummary:
             + f" in {self.seconds:.{2 if self.seconds < 10 else 1}f}s ({self.replies_per_second:,.0f} replies/s, "
             f"{self.engine}, {self.jobs} job{'s' if self.jobs != 1 else ''})",
         ]
+        if self.mixed_versions:
+            lines.append(f"warning: the records were scored by more than one model or ruleset "
+                         f"(model {self.model_version}; rules {self.ruleset_version}): did the files change "
+                         "during the run, or do the workers run other versions?")
         if self.stopped_early:
             lines.append("stopped early: more rejects than --max-rejects; the rest of the input was not read")
         width = max([len(k) for k in self.intents] + [12])
         for intent, n in sorted(self.intents.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"  {intent:{width}s} {n:>10,}")
         lines.append(f"  do-not-email: {self.do_not_email:,}   needs review: {self.needs_review:,}")
-        if self.ledger_recorded or self.ledger_no_contact:
+        if self.ledger_recorded or self.ledger_no_contact or self.ledger_failed:
             lines.append(f"  ledger: {self.ledger_recorded:,} verdicts recorded"
                          + (f", {self.ledger_no_contact:,} without a contact id (not recorded)"
-                            if self.ledger_no_contact else ""))
+                            if self.ledger_no_contact else "")
+                         + (f", {self.ledger_failed:,} refused by the ledger" if self.ledger_failed else ""))
         if self.output:
             lines.append(f"  output:  {self.output}")
         if self.rejects and (self.rejected or self.previously_rejected):

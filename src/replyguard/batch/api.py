@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,15 @@ class _Tally:
     intents: Counter[str] = field(default_factory=Counter)
     ledger_recorded: int = 0
     ledger_no_contact: int = 0
-    versions: tuple[str, str] | None = None
+    ledger_failed: int = 0
+    models: dict[str, None] = field(default_factory=dict)  # insertion-ordered sets
+    rulesets: dict[str, None] = field(default_factory=dict)
+
+    def see(self, model_version: str, ruleset_version: str) -> None:
+        if model_version not in self.models:
+            self.models[model_version] = None
+        if ruleset_version not in self.rulesets:
+            self.rulesets[ruleset_version] = None
 
 
 def _as_list(inputs: Inputs) -> list[str | os.PathLike[str]]:
@@ -102,11 +111,10 @@ def _model_spec(model: Any, jobs: int, engine: str) -> tuple[str | None, Any]:
     return str(path), None
 
 
-def _open_ledger(ledger: Any) -> Any:
-    if ledger is None:
+def _ledger_class(ledger: Any) -> Any:
+    """The class that opens ``ledger`` (a path or URL), or None for a ready object or no ledger."""
+    if ledger is None or hasattr(ledger, "record_reply"):
         return None
-    if hasattr(ledger, "record_reply"):
-        return ledger
     try:
         from ..optout import OptOutLedger
     except ImportError as exc:
@@ -115,7 +123,7 @@ def _open_ledger(ledger: Any) -> Any:
             f"(replyguard.optout cannot be imported: {exc}); drop --ledger, or install a replyguard "
             "that includes replyguard.optout"
         ) from None
-    return OptOutLedger(os.fspath(ledger))
+    return OptOutLedger
 
 
 class _Plan:
@@ -124,17 +132,31 @@ class _Plan:
     def __init__(self, inputs: Inputs, *, input_format: str | None, text_field: str, id_field: str,
                  text_column: str | None, id_column: str | None, contact_field: str | None, model: Any,
                  jobs: int | None, engine: str, scheduler: Any, batch_size: int | None, mode: str,
-                 out_format: str, full: bool, need_contact: bool, dask_processes: bool) -> None:
+                 out_format: str, full: bool, need_contact: bool, dask_processes: bool,
+                 exclude: Sequence[Path] = ()) -> None:
         if engine not in ENGINES:
             raise BatchUsageError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
         if scheduler is not None and engine != "dask":
             raise BatchUsageError("a scheduler address needs the dask engine: add --engine dask")
-        self.sources: list[Source] = expand_inputs(_as_list(inputs), input_format=input_format)
+        sources = expand_inputs(_as_list(inputs), input_format=input_format)
+        if exclude:
+            # a rerun's glob or folder must not read this run's own output back in
+            ex = [p.resolve() for p in exclude]
+            sources = [s for s in sources
+                       if not any(s.path.resolve() == e or e in s.path.resolve().parents for e in ex)]
+            if not sources:
+                raise BatchUsageError("the inputs name only the output itself; give the files to score")
+        self.sources: list[Source] = sources
         self.read_options = ReadOptions(
             text_field=text_field, id_field=id_field, text_column=text_column or text_field,
             id_column=id_column or id_field, contact_field=contact_field,
         )
-        check_sources(self.sources, self.read_options)
+        required = []
+        if id_column is not None or id_field != "id":  # named by the caller: a typo must not go unseen
+            required.append((self.read_options.id_column, "--id-column"))
+        if contact_field is not None:
+            required.append((contact_field, "--contact-field"))
+        check_sources(self.sources, self.read_options, required=required)
         has_email = any(s.format in ("eml", "mbox") for s in self.sources)
         if need_contact and contact_field is None and any(s.format not in ("eml", "mbox") for s in self.sources):
             raise BatchUsageError(
@@ -155,6 +177,7 @@ class _Plan:
         self.total_bytes = sum(s.size for s in self.sources) or 1
         self.metas: deque[_Meta] = deque()
         self.trailing_skipped = 0
+        self.used_engine, self.used_jobs = engine, self.jobs
 
     # -- batches --------------------------------------------------------------------------------
     def batches(self, *, done: DoneSet | None = None,
@@ -225,25 +248,33 @@ class _Plan:
     # -- engines --------------------------------------------------------------------------------
     def engine(self) -> Any:
         if self.engine_name == "dask":
-            return DaskEngine(scheduler=self.scheduler, workers=self.jobs, processes=self.dask_processes)
-        if self.jobs == 1:
-            return SerialEngine(self.classifier)
-        return JoblibEngine(self.jobs)
+            eng: Any = DaskEngine(scheduler=self.scheduler, workers=self.jobs, processes=self.dask_processes)
+        elif self.jobs == 1:
+            eng = SerialEngine(self.classifier)
+        else:
+            eng = JoblibEngine(self.jobs)
+        self.used_engine, self.used_jobs = eng.name, eng.jobs
+        return eng
 
-    def results(self, engine: Any, batches: Iterator[list[tuple]]) -> Iterator[tuple[_Meta, tuple | None]]:
+    def results(self, engine: Any, batches: Iterator[list[tuple]]) -> Generator[tuple[_Meta, tuple | None], None, None]:
         """``(meta, result)`` per batch in order; ``result`` is None for a partition skipped whole."""
         if isinstance(engine, JoblibEngine):
             # one batch only: not worth starting worker processes
             head = [b for _, b in zip(range(2), batches, strict=False)]
             if len(head) < 2:
                 engine = SerialEngine(self.classifier)
+                self.used_engine, self.used_jobs = "serial", 1
             batches = _chain(head, batches)
-        for result in engine.map(batches, self.spec):
-            while self.metas and self.metas[0].done_entry is not None:
+        mapped = engine.map(batches, self.spec)
+        try:
+            for result in mapped:
+                while self.metas and self.metas[0].done_entry is not None:
+                    yield self.metas.popleft(), None
+                yield self.metas.popleft(), result
+            while self.metas:
                 yield self.metas.popleft(), None
-            yield self.metas.popleft(), result
-        while self.metas:
-            yield self.metas.popleft(), None
+        finally:
+            mapped.close()  # stops the workers' queue when the caller stops early
 
     def progress(self, tally: _Tally, pos: int, t0: float) -> ProgressInfo:
         return ProgressInfo(done=tally.scored + tally.rejected, scored=tally.scored, rejected=tally.rejected,
@@ -254,11 +285,11 @@ class _Plan:
         return ScoreSummary(
             read=tally.read, scored=tally.scored, rejected=tally.rejected, skipped=tally.skipped,
             intents=dict(tally.intents), do_not_email=tally.dne, needs_review=tally.review,
-            seconds=time.perf_counter() - t0, engine=self.engine_name if self.jobs > 1 or
-            self.engine_name == "dask" else "serial", jobs=self.jobs,
-            model_version=tally.versions[0] if tally.versions else None,
-            ruleset_version=tally.versions[1] if tally.versions else None,
-            ledger_recorded=tally.ledger_recorded, ledger_no_contact=tally.ledger_no_contact, **kw,
+            seconds=time.perf_counter() - t0, engine=self.used_engine, jobs=self.used_jobs,
+            model_version=" + ".join(tally.models) or None,
+            ruleset_version=" + ".join(tally.rulesets) or None,
+            ledger_recorded=tally.ledger_recorded, ledger_no_contact=tally.ledger_no_contact,
+            ledger_failed=tally.ledger_failed, **kw,
         )
 
 
@@ -319,9 +350,11 @@ def _iterate(plan: _Plan, progress: ProgressArg) -> Iterator[ScoredReply | Rejec
     t0 = time.perf_counter()
     eng = plan.engine()
     pos = 0
+    results = plan.results(eng, plan.batches())
     try:
-        for meta, result in plan.results(eng, plan.batches()):
+        for meta, result in results:
             assert result is not None
+            tally.see(result[0], result[1])
             for rec in result[2]:
                 if rec[0] == SCORED:
                     tally.scored += 1
@@ -331,6 +364,7 @@ def _iterate(plan: _Plan, progress: ProgressArg) -> Iterator[ScoredReply | Rejec
             pos = meta.pos
             prog.update(plan.progress(tally, pos, t0))
     finally:
+        results.close()
         eng.close()
         prog.close(plan.progress(tally, pos, t0) if tally.scored + tally.rejected else None)
 
@@ -451,27 +485,32 @@ def score_files(
     if max_rejects is not None and max_rejects < 0:
         raise BatchUsageError(f"max rejects must be >= 0, got {max_rejects}")
     out = Path(output)
-    fmt = output_format(out, format) if engine != "dask" or format or out.suffix else (format or "jsonl")
+    if engine == "dask" and format is None:
+        # a folder of parts: its name may say the format (out.csv/), else JSONL
+        fmt = "csv" if out.suffix.lower() == ".csv" else "jsonl"
+    else:
+        fmt = output_format(out, format)
     if full and fmt != "jsonl":
         raise BatchUsageError("the full verdict can only be written to JSONL output; drop --full or use .jsonl")
-    the_ledger = _open_ledger(ledger)
-    mode = "objects" if the_ledger is not None else "lines"
+    rejects_path = Path(rejects) if rejects is not None else default_rejects_path(out)
+    ledger_cls = _ledger_class(ledger)  # fails before anything is read or written
+    mode = "objects" if ledger is not None else "lines"
     plan = _Plan(inputs, input_format=input_format, text_field=text_field, id_field=id_field,
                  text_column=text_column, id_column=id_column, contact_field=contact_field, model=model,
                  jobs=jobs, engine=engine, scheduler=scheduler, batch_size=batch_size, mode=mode,
-                 out_format=fmt, full=full, need_contact=the_ledger is not None, dask_processes=dask_processes)
+                 out_format=fmt, full=full, need_contact=ledger is not None, dask_processes=dask_processes,
+                 exclude=[out] if engine == "dask" else [out, rejects_path])
     prog = make_progress(progress, interval=progress_interval)
+    the_ledger = ledger_cls(os.fspath(ledger)) if ledger_cls is not None else ledger
     try:
         if engine == "dask":
             return _score_parts(plan, out, fmt, resume=resume, overwrite=overwrite, max_rejects=max_rejects,
                                 ledger=the_ledger, prog=prog)
-        return _score_file(plan, out, fmt, resume=resume, overwrite=overwrite,
-                           rejects=Path(rejects) if rejects is not None else default_rejects_path(out),
+        return _score_file(plan, out, fmt, resume=resume, overwrite=overwrite, rejects=rejects_path,
                            max_rejects=max_rejects, ledger=the_ledger, prog=prog)
     finally:
-        close = getattr(the_ledger, "close", None)
-        if the_ledger is not None and the_ledger is not ledger and callable(close):
-            close()
+        if ledger_cls is not None:
+            the_ledger.close()
 
 
 def _feed_ledger(ledger: Any, rec: ScoredReply, tally: _Tally) -> None:
@@ -479,7 +518,14 @@ def _feed_ledger(ledger: Any, rec: ScoredReply, tally: _Tally) -> None:
         tally.ledger_no_contact += 1
         return
     message_id = str(rec.id) if rec.id is not None and rec.id != "" else f"{rec.file}#{rec.index}"
-    ledger.record_reply(rec.contact, rec.verdict, message_id=message_id)
+    try:
+        ledger.record_reply(rec.contact, rec.verdict, message_id=message_id)
+    except ValueError as exc:  # this record's contact or message id; a broken store raises on
+        tally.ledger_failed += 1
+        if tally.ledger_failed <= 5:
+            where = f"{rec.file}:{rec.line}" if rec.line is not None else f"{rec.file}#{rec.index}"
+            print(f"replyguard score: {where}: not recorded in the ledger: {exc}", file=sys.stderr)
+        return
     tally.ledger_recorded += 1
 
 
@@ -528,10 +574,11 @@ def _score_file(plan: _Plan, out: Path, fmt: str, *, resume: bool, overwrite: bo
     pos = 0
     eng = plan.engine()
     full = plan.spec.full
+    results = plan.results(eng, plan.batches(done=done))
     try:
-        for meta, result in plan.results(eng, plan.batches(done=done)):
+        for meta, result in results:
             assert result is not None
-            tally.versions = (result[0], result[1])
+            tally.see(result[0], result[1])
             tally.skipped += meta.skipped_before
             records = result[2]
             if plan.spec.mode == "objects":
@@ -561,6 +608,7 @@ def _score_file(plan: _Plan, out: Path, fmt: str, *, resume: bool, overwrite: bo
             tally.skipped += plan.trailing_skipped
             pos = plan.total_bytes
     finally:
+        results.close()
         eng.close()
         writer.close()
         rwriter.close()
@@ -587,8 +635,9 @@ def _score_parts(plan: _Plan, out: Path, fmt: str, *, resume: bool, overwrite: b
     pos = 0
     full = plan.spec.full
     eng = plan.engine()
+    results = plan.results(eng, plan.batches(parts=parts))
     try:
-        for meta, result in plan.results(eng, plan.batches(parts=parts)):
+        for meta, result in results:
             pos = meta.pos
             if result is None:  # done by an earlier run
                 e = meta.done_entry or {}
@@ -596,7 +645,7 @@ def _score_parts(plan: _Plan, out: Path, fmt: str, *, resume: bool, overwrite: b
                 previously_rejected += int(e.get("rejected", 0))
                 prog.update(plan.progress(tally, pos, t0))
                 continue
-            tally.versions = (result[0], result[1])
+            tally.see(result[0], result[1])
             records = result[2]
             if plan.spec.mode == "objects":
                 records = _as_lines(records, fmt, full, ledger, tally)
@@ -629,6 +678,7 @@ def _score_parts(plan: _Plan, out: Path, fmt: str, *, resume: bool, overwrite: b
         else:
             pos = plan.total_bytes
     finally:
+        results.close()
         eng.close()
         prog.close(plan.progress(tally, pos, t0))
     tally.read = tally.skipped + tally.scored + tally.rejected

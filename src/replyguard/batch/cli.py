@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ModelFileError, ModelNotFoundError
+from ..errors import ModelFileError, ModelNotFoundError, ReplyGuardError
 from ._types import BatchUsageError
 from .readers import INPUT_FORMATS
 from .writers import OUTPUT_FORMATS
@@ -112,7 +112,17 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``score`` command to ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
+    """Add the ``score`` command to ``subparsers`` (from ``ArgumentParser.add_subparsers``).
+
+    Examples
+    --------
+    >>> ap = argparse.ArgumentParser(prog="replyguard")
+    >>> sub = ap.add_subparsers(dest="command")
+    >>> _ = add_parser(sub)
+    >>> args = ap.parse_args(["score", "a.jsonl", "b.csv", "-o", "out.csv", "--jobs", "4", "--resume"])
+    >>> args.inputs, args.output, args.jobs, args.resume, args.engine
+    (['a.jsonl', 'b.csv'], 'out.csv', 4, True, 'joblib')
+    """
     p = subparsers.add_parser(
         "score", help="score archives of replies (JSONL, CSV, mbox, .eml, Parquet) into JSONL or CSV",
         description=_DESCRIPTION, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -125,7 +135,17 @@ def _err(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``score`` with parsed arguments; return the exit status."""
+    """Run ``score`` with arguments parsed by a parser :func:`add_parser` built; return the
+    exit status: 0 all scored, 1 some rejected or a failure, 2 bad usage, 130 interrupted.
+
+    Errors are printed to stderr as ``replyguard score: error: ...``, naming the
+    input or option and the fix.
+
+    Examples
+    --------
+    >>> run(build_parser().parse_args(["score", "no-such-file.jsonl", "-o", "out.jsonl"]))
+    2
+    """
     from .api import score_files
 
     if args.scheduler and args.engine != "dask":
@@ -144,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
     except (BatchUsageError, ModelNotFoundError, ModelFileError) as exc:
         _err(str(exc))
         return 2
+    except ReplyGuardError as exc:  # e.g. the opt-out ledger refusing its path or URL
+        _err(str(exc))
+        return 2 if isinstance(exc, (ValueError, FileNotFoundError)) else 1
     except ConnectionError as exc:
         _err(str(exc))
         return 1
@@ -151,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         print("replyguard score: interrupted; run the same command with --resume to continue", file=sys.stderr)
         return 130
     except OSError as exc:
-        _err(f"{exc}")
+        _err(str(exc))
         return 1
     if not args.quiet:
         if args.json:
@@ -170,7 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m replyguard.batch score INPUT... -o OUTPUT``; returns the exit status."""
+    """``python -m replyguard.batch score INPUT... -o OUTPUT``; returns the exit status.
+
+    >>> main(["score", "replies.jsonl"])  # no -o: argparse's usage error
+    2
+    """
     try:
         args = build_parser().parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:

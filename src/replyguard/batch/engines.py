@@ -8,12 +8,14 @@ process and keep it.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import email.utils
 import os
+import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -107,6 +109,20 @@ def _excerpt(data: bytes) -> str:
     return s + ("..." if len(data) > 200 else "")
 
 
+_batch_lock = threading.Lock()
+_warm: set[int] = set()
+
+
+def _memory_zone() -> Any:
+    """spaCy's memory zone over the shared tokenizer: the strings and lexemes that a batch's
+    replies add to the vocabulary (names, numbers, addresses: every archive has millions)
+    are freed when the batch ends, so a long run does not grow. spaCy < 3.8: no zone."""
+    from .._text import get_nlp
+
+    zone = getattr(get_nlp(), "memory_zone", None)
+    return zone() if zone is not None else contextlib.nullcontext()
+
+
 def score_batch(batch: list[tuple], spec: WorkerSpec, clf: Any = None) -> tuple[str, str, list[tuple]]:
     """Score one batch of reader items (see :mod:`replyguard.batch.readers`), in order.
 
@@ -115,9 +131,24 @@ def score_batch(batch: list[tuple], spec: WorkerSpec, clf: Any = None) -> tuple[
     ``("r", line_or_Rejected)``. A record whose classification raises becomes a
     reject naming the exception; nothing is dropped. ``clf``: a classifier
     object to use instead of loading ``spec.model`` (in-process scoring).
+
+    Batches run one at a time per process (scoring holds the GIL, so threads
+    would not run them faster) inside a spaCy memory zone: tokens new to the
+    vocabulary are dropped at the end of the batch. While a batch runs in a
+    process, other threads of that process should not classify replies.
     """
     if clf is None:
         clf = _classifier(spec.model)
+    with _batch_lock:
+        if id(clf) not in _warm:
+            # lazy set-up inside the classifier (patterns, tables) must outlive the zone
+            clf.classify("Please take me off your list. Danke, bis Montag!")
+            _warm.add(id(clf))
+        with _memory_zone():
+            return _score_batch(batch, spec, clf)
+
+
+def _score_batch(batch: list[tuple], spec: WorkerSpec, clf: Any) -> tuple[str, str, list[tuple]]:
     lines = spec.mode == "lines"
     fmt_line = csv_line if spec.out_format == "csv" else jsonl_line
     full = spec.full
@@ -182,7 +213,7 @@ class SerialEngine:
         self.jobs = 1
         self.classifier = classifier
 
-    def map(self, batches: Iterable[list[tuple]], spec: WorkerSpec) -> Iterator[tuple[str, str, list[tuple]]]:
+    def map(self, batches: Iterable[list[tuple]], spec: WorkerSpec) -> Generator[tuple[str, str, list[tuple]], None, None]:
         clf = self.classifier if self.classifier is not None else _classifier(spec.model)
         for b in batches:
             yield score_batch(b, spec, clf)
@@ -202,7 +233,7 @@ class JoblibEngine:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
-    def map(self, batches: Iterable[list[tuple]], spec: WorkerSpec) -> Iterator[tuple[str, str, list[tuple]]]:
+    def map(self, batches: Iterable[list[tuple]], spec: WorkerSpec) -> Generator[tuple[str, str, list[tuple]], None, None]:
         from joblib import Parallel, delayed
 
         par = Parallel(n_jobs=self.jobs, return_as="generator", pre_dispatch="2*n_jobs", batch_size=1)
@@ -271,7 +302,7 @@ class DaskEngine:
             n = workers
         self.jobs = max(n, 1)
 
-    def map(self, batches: Iterable[list[tuple]], spec: WorkerSpec) -> Iterator[tuple[str, str, list[tuple]]]:
+    def map(self, batches: Iterable[list[tuple]], spec: WorkerSpec) -> Generator[tuple[str, str, list[tuple]], None, None]:
         window: deque[Any] = deque()
         limit = 2 * self.jobs + 1
         it = iter(batches)

@@ -235,23 +235,27 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]], *, input_format: str
     return out
 
 
-def check_sources(sources: Sequence[Source], options: ReadOptions) -> None:
+def check_sources(sources: Sequence[Source], options: ReadOptions, *,
+                  required: Sequence[tuple[str, str]] = ()) -> None:
     """Check what can be checked before scoring starts: CSV headers and Parquet schemas
-    name the text column, and the Parquet reader is installed.
+    name the text column (and the ``required`` ``(column, option)`` pairs: an id or
+    contact column the caller named), and the Parquet reader is installed.
 
     Raises
     ------
     BatchUsageError
         Naming the file, the missing column, the columns it has and the option to pass.
     """
+    wanted = [(options.text_column, "--text-column"), *required]
     for s in sources:
         if s.format == "csv":
             header = _csv_header(s)
-            if header is not None and options.text_column not in header:
-                raise BatchUsageError(
-                    f"CSV input {s.name!r} has no column {options.text_column!r} (its columns: "
-                    f"{', '.join(repr(h) for h in header[:20])}); pass --text-column NAME"
-                )
+            for col, opt in wanted:
+                if header is not None and col not in header:
+                    raise BatchUsageError(
+                        f"CSV input {s.name!r} has no column {col!r} (its columns: "
+                        f"{', '.join(repr(h) for h in header[:20])}); pass {opt} NAME"
+                    )
         elif s.format == "parquet":
             if s.gzip:
                 raise BatchUsageError(f"Parquet input {s.name!r} is gzip-compressed; Parquet compresses "
@@ -261,11 +265,12 @@ def check_sources(sources: Sequence[Source], options: ReadOptions) -> None:
                 schema = pq.read_schema(s.path)
             except Exception as exc:
                 raise BatchUsageError(f"Parquet input {s.name!r} cannot be read: {exc}") from None
-            if options.text_column not in schema.names:
-                raise BatchUsageError(
-                    f"Parquet input {s.name!r} has no column {options.text_column!r} (its columns: "
-                    f"{', '.join(repr(n) for n in schema.names[:20])}); pass --text-column NAME"
-                )
+            for col, opt in wanted:
+                if col not in schema.names:
+                    raise BatchUsageError(
+                        f"Parquet input {s.name!r} has no column {col!r} (its columns: "
+                        f"{', '.join(repr(n) for n in schema.names[:20])}); pass {opt} NAME"
+                    )
             import pyarrow as pa
 
             typ = schema.field(options.text_column).type

@@ -36,7 +36,7 @@ _TS_CONTACT = {"since", "updated_at", "paused_until"}
 _TS_OUTBOX = {"next_attempt_at", "lease_until", "delivered_at", "dead_at", "occurred_at", "recorded_at"}
 
 # Versioned migrations: _MIGRATIONS[i] takes a ledger from version i to version i + 1.
-# {TS}, {JSON}, {BIGINT}, {ID} are filled per dialect. Never edit a released step: add one.
+# {TS}, {JSON}, {BIGINT}, {ID}, {WITHOUT_ROWID} are filled per dialect. Never edit a released step: add one.
 _MIGRATIONS: list[list[str]] = [
     [
         "CREATE TABLE replyguard_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -47,7 +47,7 @@ _MIGRATIONS: list[list[str]] = [
             updated_at {TS} NOT NULL,
             paused_until {TS},
             events {BIGINT} NOT NULL,
-            last_seq {BIGINT} NOT NULL)""",
+            last_seq {BIGINT} NOT NULL){WITHOUT_ROWID}""",
         "CREATE INDEX contacts_by_status ON contacts (status, since)",
         """CREATE TABLE events (
             seq {BIGINT} PRIMARY KEY,
@@ -86,7 +86,6 @@ _MIGRATIONS: list[list[str]] = [
             delivered_at {TS},
             dead_at {TS},
             UNIQUE (contact_id, seq, sink))""",
-        "CREATE INDEX outbox_fifo ON outbox (sink, contact_id, id) WHERE state = 'pending'",
         "CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending'",
         "CREATE INDEX outbox_dead ON outbox (sink, id) WHERE state = 'dead'",
     ],
@@ -107,10 +106,10 @@ class Planner(Protocol):
 
     def stored(self, row: dict[str, Any]) -> Any: ...
 
-    def plan(self, contact_id: str, event: Any, state: dict[str, Any] | None,
+    def plan(self, contact_id: str, event: Any, state: tuple[Any, ...] | None,
              sinks: Sequence[dict[str, Any]], seq: int, now: datetime,
              conv: tuple[Any, Callable[[datetime | None], Any], Callable[[Any], Any], Any]
-             ) -> tuple[dict[str, Any], tuple[Any, ...], list[tuple[Any, ...]], Any]:
+             ) -> tuple[tuple[Any, ...], tuple[Any, ...], list[tuple[Any, ...]], Any]:
         """``(new contact state, event row in EVENT_COLUMNS order, outbox rows in
         OUTBOX_INSERT_COLUMNS order, result)``; ``conv`` is ``(now for the store, ts, jin, jin({}))``."""
         ...
@@ -121,6 +120,10 @@ class SQLStore:
 
     where: str = "ledger"
     skip_locked = ""
+    #: SQLite: write first and look event ids up only if one turns out to be known (the write
+    #: fails on the unique index and is rolled back). PostgreSQL looks them up first.
+    optimistic = False
+    duplicate_event_error: type[Exception] | tuple[type[Exception], ...] = ()
     dialect_types: ClassVar[dict[str, str]] = {}
 
     # -- dialect hooks -------------------------------------------------------------------------
@@ -149,8 +152,17 @@ class SQLStore:
     def read(self, fn: Callable[[Any], T]) -> T:
         raise NotImplementedError
 
-    def lock_contacts(self, cur: Any, contact_ids: Sequence[str], now: datetime) -> None:
-        """Take the contacts' row locks (PostgreSQL); SQLite holds the whole write lock already."""
+    def lock_contacts(self, cur: Any, contact_ids: Sequence[str], now: datetime) -> dict[str, dict[str, Any]]:
+        """Read the contacts' rows for update (PostgreSQL locks them; SQLite holds the write lock already)."""
+        return self._contacts_by_id(cur, contact_ids)
+
+    def write_rows(self, cur: Any, contacts: list[tuple[Any, ...]], events: list[tuple[Any, ...]],
+                   outbox: list[tuple[Any, ...]]) -> None:
+        """Write one batch: contact upserts, audit rows, outbox rows (store-ready tuples)."""
+        cur.executemany(self._sql_upsert_contact, contacts)
+        cur.executemany(self._sql_insert_event, events)
+        if outbox:
+            self.insert_outbox(cur, outbox)
 
     def allocate_seqs(self, cur: Any, n: int) -> list[int]:
         raise NotImplementedError
@@ -251,20 +263,23 @@ class SQLStore:
         contact_ids = list({c: None for c, _ in items})  # PostgreSQL sorts them before locking
         event_ids = list({e.event_id: None for _, e in items})
         conv = (self.ts(now), self.ts, self.jin, self.jin({}))
+        look_up = not self.optimistic
 
         def body(cur: Any) -> list[Any]:
-            self.lock_contacts(cur, contact_ids, now)
-            known = self._events_by_id(cur, event_ids)
-            states = self._contacts_by_id(cur, contact_ids)
+            ts = self.ts
+            states = {cid: (r["status"], r["since"], ts(r["since"]), r["paused_until"], r["events"], r["last_seq"])
+                      for cid, r in self.lock_contacts(cur, contact_ids, now).items()}
+            known = self._events_by_id(cur, event_ids) if look_up else {}
             sinks = self._sinks(cur)
             n_new = len(event_ids) - len(known)
             seqs = iter(self.allocate_seqs(cur, n_new) if n_new else ())
             results: list[Any] = []
             seen: dict[str, tuple[str, str, Any]] = {}
-            touched: dict[str, dict[str, Any]] = {}
+            touched: dict[str, tuple[Any, ...]] = {}
             event_rows: list[tuple[Any, ...]] = []
             outbox_rows: list[tuple[Any, ...]] = []
             plan = planner.plan
+            get_state = states.get
             for contact_id, event in items:
                 eid = event.event_id
                 prior = seen.get(eid)
@@ -278,7 +293,7 @@ class SQLStore:
                         raise EventIdConflict(eid, f"as a {prior[1]} event, not a {event.TYPE}")
                     results.append(prior[2])
                     continue
-                state, event_row, outbox, result = plan(contact_id, event, states.get(contact_id), sinks,
+                state, event_row, outbox, result = plan(contact_id, event, get_state(contact_id), sinks,
                                                         next(seqs), now, conv)
                 states[contact_id] = touched[contact_id] = state
                 event_rows.append(event_row)
@@ -287,15 +302,22 @@ class SQLStore:
                 seen[eid] = (contact_id, event.TYPE, result)
                 results.append(result)
             if event_rows:
-                ts = self.ts
-                cur.executemany(self._sql_upsert_contact,
-                                [(s["contact_id"], s["status"], ts(s["since"]), conv[0], ts(s["paused_until"]),
-                                  s["events"], s["last_seq"]) for s in touched.values()])
-                cur.executemany(self._sql_insert_event, event_rows)
-                if outbox_rows:
-                    self.insert_outbox(cur, outbox_rows)
+                now_db = conv[0]
+                self.write_rows(cur, [(cid, s[0], s[2], now_db, None if s[3] is None else ts(s[3]), s[4], s[5])
+                                      for cid, s in touched.items()],
+                                event_rows, outbox_rows)
             return results
 
+        if look_up:
+            return self.write(body)
+        try:
+            return self.write(body)
+        except self.duplicate_event_error as exc:
+            if "event_id" not in str(exc):
+                raise
+        except ValueError:
+            pass  # an invalid transition may be the replay of an event applied before
+        look_up = True  # so: the same transaction again, with the lookups
         return self.write(body)
 
     @property
@@ -409,8 +431,8 @@ class SQLStore:
             "UPDATE outbox SET lease_until = ?, lease_owner = ? WHERE id IN ("
             " SELECT o.id FROM outbox o WHERE o.state = 'pending' AND " + frag +
             " AND o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until <= ?)"
-            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.sink = o.sink AND p.contact_id = o.contact_id"
-            "   AND p.state = 'pending' AND p.id < o.id)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact_id = o.contact_id AND p.seq < o.seq"
+            "   AND p.sink = o.sink AND p.state = 'pending')"
             f" ORDER BY o.id LIMIT {int(limit)}{self.skip_locked}) RETURNING id")
 
         def body(cur: Any) -> list[dict[str, Any]]:
@@ -428,14 +450,15 @@ class SQLStore:
                            f"WHERE {frag} ORDER BY o.id"), p)
         return self._rows(cur, JOINED_COLUMNS, _TS_OUTBOX, {"evidence"})
 
-    def complete(self, outcomes: Sequence[dict[str, Any]]) -> None:
-        """Record delivery outcomes: ``{"id", "state", "next_attempt_at", "error", "at"}``."""
+    def complete(self, outcomes: Sequence[dict[str, Any]], owner: str) -> None:
+        """Record delivery outcomes ``{"id", "state", "next_attempt_at", "error", "at"}`` of rows ``owner``
+        still leases (a row whose lease ran out belongs to whoever took it over)."""
         sql = self.q("UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = ?, "
                      "lease_until = NULL, lease_owner = NULL, last_error = ?, delivered_at = ?, dead_at = ? "
-                     "WHERE id = ? AND state = 'pending'")
+                     "WHERE id = ? AND state = 'pending' AND lease_owner = ?")
         rows = [(o["state"], self.ts(o["next_attempt_at"]), o["error"],
                  self.ts(o["at"] if o["state"] == "delivered" else None),
-                 self.ts(o["at"] if o["state"] == "dead" else None), o["id"]) for o in outcomes]
+                 self.ts(o["at"] if o["state"] == "dead" else None), o["id"], owner) for o in outcomes]
 
         def body(cur: Any) -> None:
             cur.executemany(sql, rows)

@@ -32,9 +32,11 @@ _US = timedelta(microseconds=1)
 
 
 class SQLiteStore(SQLStore):
+    optimistic = True
+    duplicate_event_error = sqlite3.IntegrityError
     # times are integer microseconds since 1970-01-01 UTC: exact, ordered, and cheap to write in bulk
     dialect_types: ClassVar[dict[str, str]] = {"TS": "INTEGER", "JSON": "TEXT", "BIGINT": "INTEGER",
-                                               "ID": "INTEGER PRIMARY KEY"}
+                                               "ID": "INTEGER PRIMARY KEY", "WITHOUT_ROWID": " WITHOUT ROWID"}
 
     def __init__(self, path: str, *, create: bool, now: datetime, busy_timeout: float = 60.0) -> None:
         self.path = path

@@ -15,7 +15,8 @@ pure function over that table: no clock, no I/O, no state.
 
 from __future__ import annotations
 
-import uuid
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -233,15 +234,20 @@ def _text(name: str, value: object, *, required: bool = True, limit: int = 2000)
     return value
 
 
+def new_event_id() -> str:
+    """A fresh event id: ``evt_`` + the time in ns (hex) + 64 random bits.
+
+    Ids made later sort later, which keeps the ledger's event index compact.
+    (``random`` is reseeded in a forked child, so processes do not repeat each other.)
+    """
+    return f"evt_{time.time_ns():016x}{random.getrandbits(64):016x}"
+
+
 def _init_event(ev: Any, default_id: str | None = None) -> None:
     _aware(f"{type(ev).__name__}.at", ev.at)
     if ev.event_id == "":
-        object.__setattr__(ev, "event_id", default_id or f"evt_{uuid.uuid4().hex}")
+        object.__setattr__(ev, "event_id", default_id or new_event_id())
     _text(f"{type(ev).__name__}.event_id", ev.event_id, limit=200)
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.isoformat()
 
 
 class Event:

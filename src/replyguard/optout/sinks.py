@@ -29,8 +29,6 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -393,9 +391,15 @@ def verify_signature(body: bytes, header: str, secret: str | bytes, *, tolerance
     return hmac.compare_digest(expected, given)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirected POST would lose its body: report it instead
+def _opener() -> Any:
+    """A urllib opener that follows no redirect (imported on first use: urllib is not light)."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # a redirected POST would lose its body: report it instead
+
+    return urllib.request.build_opener(NoRedirect)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -420,8 +424,9 @@ class WebhookSink:
         (``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>``; see
         :func:`verify_signature`).
     payload
-        ``"generic"`` (:meth:`OutboxMessage.to_dict`), a :data:`CRM_PRESETS`
-        name, or a function ``message -> dict``.
+        ``"generic"`` (:meth:`OutboxMessage.to_dict` without ``attempt``, so the
+        body is the same on every attempt), a :data:`CRM_PRESETS` name, or a
+        function ``message -> dict``.
     method
         ``POST``, ``PUT`` or ``PATCH``.
     headers
@@ -467,7 +472,7 @@ class WebhookSink:
         self.headers = dict(headers or {})
         self.timeout = float(timeout)
         self._secret = secret
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self._opener: Any = None
 
     def __repr__(self) -> str:
         shown = self.payload if isinstance(self.payload, str) else getattr(self.payload, "__name__", "custom")
@@ -479,6 +484,7 @@ class WebhookSink:
             obj = self.payload(message)
         elif self.payload == "generic":
             obj = message.to_dict()
+            del obj["attempt"]  # in X-ReplyGuard-Attempt: the body stays the same on every attempt
         else:
             obj = CRM_PRESETS[self.payload].build(message)
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
@@ -488,6 +494,11 @@ class WebhookSink:
 
     def deliver(self, message: OutboxMessage) -> None:
         """Send ``message``; raise :class:`DeliveryError` or :class:`PermanentDeliveryError` on failure."""
+        import urllib.error
+        import urllib.request
+
+        if self._opener is None:
+            self._opener = _opener()
         body = self.body(message)
         url = self.url.replace("{contact_id}", quote(message.contact_id, safe=""))
         headers = {

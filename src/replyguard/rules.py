@@ -138,6 +138,14 @@ def load_patterns(paths: Iterable[Path]) -> list[_Pattern]:
     return pats
 
 
+_CONTENT_WORDS = frozenset(
+    "email emails list remove stop off any lista correo correos quiero enviar envien liste mails "
+    "mail bonjour cordialement hallo gruse grusse ola atenciosamente ciao saluti graag groet lijst "
+    "obrigado obrigada gracias merci danke grazie bedankt dank thanks thank please bitte saludos "
+    "hola favor keine mehr plus pas niet geen meer nao mais".split()
+)
+
+
 def _default_pattern_dir() -> Path:
     return Path(str(resources.files("replyguard") / "patterns"))
 
@@ -380,9 +388,18 @@ class Ruleset:
                     for w in {w for ph in el.phrases for w in ph}:
                         df[w] = df.get(w, 0) + 1
 
+        from ._text import _LANG_WORDS
+
+        # the function words of the language guesser, without its content words
+        everyday = set().union(*_LANG_WORDS.values()) - _CONTENT_WORDS
+
+        def weight(w: str) -> int:
+            # function words and punctuation are everywhere in replies, whatever df says
+            return df[w] + (1000 if w in everyday or not any(c.isalnum() for c in w) else 0)
+
         def commonness(seg: _Seg) -> int:
             # a segment hits as often as its most common phrase; a phrase as its rarest word
-            return max(min(df[w] for w in ph) for ph in seg.phrases)
+            return max(min(weight(w) for w in ph) for ph in seg.phrases)
 
         anchor_phrases: dict[str, list[tuple[str, str | None]]] = {}
         other_phrases: dict[str, list[tuple[str, str | None]]] = {}

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,12 +176,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else 2
-    handler = _HANDLERS.get(args.command)
-    if handler is None:
-        if args.command == "score":
-            from .batch.cli import run as handler
-        else:  # contacts, outbox, compliance
-            from .optout.cli import run as handler
+    handler: Callable[[argparse.Namespace], int]
+    if args.command in _HANDLERS:
+        handler = _HANDLERS[args.command]
+    elif args.command == "score":
+        from .batch.cli import run as handler
+    else:  # contacts, outbox, compliance
+        from .optout.cli import run as handler
     try:
         return handler(args)
     except (ReplyGuardError, FileNotFoundError, ValueError, TypeError) as exc:

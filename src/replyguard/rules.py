@@ -427,7 +427,7 @@ class Ruleset:
                 key = f"{tag}\x1f{text}"
                 matcher.add(key, [doc])
                 self._fanout[vocab.strings.add(key)] = table[text]
-                for pid, seg in table[text]:
+                for _pid, seg in table[text]:
                     if seg is not None:
                         seg_len[seg] = max(seg_len.get(seg, 0), len(doc))
         self._plan: dict[str, tuple[str, tuple[_Seg | _Gap, ...], tuple[_Seg | _Gap, ...]]] = {}

@@ -92,7 +92,7 @@ def choose_thresholds(
         return {"do_not_email": 0.5, "needs_review": [0.25, 0.5]}
 
     def at(recall: float) -> float:
-        k = int(math.floor((1 - recall) * len(pos)))
+        k = math.floor((1 - recall) * len(pos))
         return float(pos[min(k, len(pos) - 1)])
 
     best_t, best_f = 0.5, -1.0

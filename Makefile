@@ -40,6 +40,8 @@ evaluate: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/batch.py
+	$(PY) benchmarks/ledger.py
 
 clean:
 	rm -rf $(VENV) build dist out reports .pytest_cache

@@ -52,9 +52,11 @@ def _build_parser() -> argparse.ArgumentParser:
     # batch scoring of archives (replyguard.batch) and the opt-out ledger (replyguard.optout)
     from .batch.cli import add_parser as add_score
     from .optout.cli import add_parsers as add_optout
+    from .unsubscribe_cli import add_parser as add_serve
 
     add_score(sub)
     add_optout(sub)
+    add_serve(sub)
     return ap
 
 
@@ -181,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = _HANDLERS[args.command]
     elif args.command == "score":
         from .batch.cli import run as handler
+    elif args.command == "serve":
+        from .unsubscribe_cli import run as handler
     else:  # contacts, outbox, compliance
         from .optout.cli import run as handler
     try:

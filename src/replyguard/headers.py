@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from email.header import Header, decode_header
 from email.message import Message
+
+from ._text import fold
 
 __all__ = ["HeaderCues", "read_headers"]
 
@@ -28,6 +31,14 @@ _AUTO_HEADERS: dict[str, tuple[str, ...] | None] = {
     "x-ms-exchange-organization-autoreplyingdisabled": None,
 }
 _CLIENT_UNSUBSCRIBE = ("x-apple-unsubscribe",)
+# The subject of an email sent to a List-Unsubscribe mailto address (by a person or by the
+# mail client's one-click button): the whole subject is the keyword, maybe with a token.
+_UNSUBSCRIBE_SUBJECT = re.compile(
+    r"^\s*(?:unsubscribe|unsub|remove|opt[- ]?out|stop|baja|darse de baja|desuscribir|"
+    r"desinscription|desabonnement|se desabonner|abmelden|abbestellen|afmelden|"
+    r"uitschrijven|cancella(?:mi)?|disiscrizione|descadastrar|sair)\b[\s:#\-_=.A-Za-z0-9]{0,200}$",
+    re.I,
+)
 _AUTO_SUBJECT = re.compile(
     r"^\s*(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response)|autoreply|out of (?:the )?office|"
     r"ooo\b|respuesta autom[aá]tica|fuera de la oficina|r[ée]ponse automatique|absence du bureau|"
@@ -43,8 +54,30 @@ class HeaderCues:
     """What the headers of one message say."""
 
     auto_reply: tuple[str, ...] = ()  # header names (or "subject") that mark an automatic reply
-    client_unsubscribe: tuple[str, ...] = ()
+    client_unsubscribe: tuple[str, ...] = ()  # header names of a mail client's own unsubscribe email
     subject: str = ""
+
+
+def _header_text(value: object) -> str:
+    """A header as text: RFC 2047 words decoded, raw 8-bit bytes read as UTF-8."""
+    if value is None:
+        return ""
+    def dec(p: bytes | str, c: str | None) -> str:
+        if isinstance(p, str):
+            return p
+        if not c or c == "unknown-8bit":
+            c = "utf-8"
+        try:
+            return p.decode(c, errors="replace")
+        except LookupError:
+            return p.decode("utf-8", errors="replace")
+
+    try:
+        parts = decode_header(value if isinstance(value, Header) else str(value))
+        text = "".join(dec(p, c) for p, c in parts)
+    except (LookupError, ValueError, TypeError):
+        text = str(value)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def read_headers(msg: Message) -> HeaderCues:
@@ -65,7 +98,9 @@ def read_headers(msg: Message) -> HeaderCues:
         got = msg.get(name)
         if got is not None and str(got).strip().lower() not in ("false", "0", "no"):
             unsub.append(name)
-    subject = str(msg.get("Subject", "") or "")
+    subject = _header_text(msg.get("Subject", ""))
     if _AUTO_SUBJECT.match(subject):
         auto.append("Subject")
+    elif _UNSUBSCRIBE_SUBJECT.match(fold(subject)) and not auto:
+        unsub.append("Subject")
     return HeaderCues(tuple(auto), tuple(unsub), subject)

@@ -38,8 +38,10 @@ def pg_unavailable() -> str | None:
                 psycopg.connect(PG_URL, connect_timeout=3).close()
                 _pg_reason.append(None)
             except Exception as exc:
-                _pg_reason.append(f"no PostgreSQL server reachable at {PG_URL} ({str(exc).strip()[:200]}); "
-                                  "set REPLYGUARD_TEST_PG_URL")
+                from replyguard.optout._postgres import split_url
+
+                _pg_reason.append(f"no PostgreSQL server reachable at {split_url(PG_URL)[2]} "
+                                  f"({str(exc).strip()[:200]}); set REPLYGUARD_TEST_PG_URL")
     return _pg_reason[0]
 
 

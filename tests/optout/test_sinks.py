@@ -90,7 +90,11 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that timed out and hung up (the timeout test)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
                                        daemon=True)
@@ -246,6 +250,16 @@ def test_a_failing_sink_blocks_neither_other_sinks_nor_apply(ledger):
     dead = ledger.outbox(state="dead")
     assert [d.sink for d in dead] == ["bad"] * 5 and all(d.attempts == 2 for d in dead)
     assert ledger.apply("c9", MarkDoNotEmail(source="rep", actor="a")).status is ContactStatus.DO_NOT_EMAIL
+
+
+def test_a_down_sink_with_a_backlog_does_not_hold_up_another_sink(ledger):
+    down, up = Recorder(fail=10**6), Recorder()
+    ledger.add_sink("a-down", down, retry=RetryPolicy(first_delay=timedelta(minutes=5)))
+    ledger.add_sink("b-up", up)
+    ledger.apply_many([(f"c{i}", UnsubscribeClicked(at=T0)) for i in range(250)])
+    report = ledger.deliver(now=T0, limit=100)
+    assert len(up.messages) == 250 and report.delivered == 250
+    assert down.calls == 100 and report.retrying == 100  # one failed pass, then it waits for its backoff
 
 
 def test_dead_letters_can_be_listed_and_retried_by_id_or_sink(ledger):

@@ -32,7 +32,7 @@ __all__ = ["ENGINES", "iter_scores", "score_files"]
 
 #: Engines by name.
 ENGINES = ("joblib", "dask")
-DEFAULT_BATCH = {"joblib": 1000, "dask": 5000}
+DEFAULT_BATCH = {"joblib": 1000, "dask": 2000}
 _MAX_BATCH_BYTES = 32 << 20
 
 Inputs = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -427,7 +427,7 @@ def score_files(
         ``None``: a local cluster of ``jobs`` workers, started for this run.
     batch_size
         Records per batch sent to a worker (default 1000), or per dask partition
-        (default 5000). Partitions never span two inputs.
+        (default 2000). Partitions never span two inputs.
     resume
         Continue an interrupted run: records already in the output or the
         rejects file (dask: parts listed in the manifest) are skipped, so none
@@ -634,6 +634,7 @@ def _score_parts(plan: _Plan, out: Path, fmt: str, *, resume: bool, overwrite: b
     stopped = False
     pos = 0
     full = plan.spec.full
+    finished = False
     eng = plan.engine()
     results = plan.results(eng, plan.batches(parts=parts))
     try:
@@ -677,10 +678,13 @@ def _score_parts(plan: _Plan, out: Path, fmt: str, *, resume: bool, overwrite: b
                 break
         else:
             pos = plan.total_bytes
+        finished = True
     finally:
         results.close()
         eng.close()
         prog.close(plan.progress(tally, pos, t0))
+        if not finished:  # interrupted or failed: list the parts written so far, for --resume
+            parts.write_manifest(complete=False)
     tally.read = tally.skipped + tally.scored + tally.rejected
     summary = plan.summary(tally, t0, output=str(out), rejects=str(out) if (tally.rejected or previously_rejected)
                            else None, previously_rejected=previously_rejected, stopped_early=stopped)

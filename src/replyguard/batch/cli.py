@@ -82,7 +82,7 @@ def configure(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="worker processes (default: all cores; 1 scores in this process); "
                         "with --engine dask and no --scheduler, the local cluster's workers")
     g.add_argument("--batch-size", type=_positive, metavar="N",
-                   help="records per batch sent to a worker (default 1000) or per dask partition (default 5000)")
+                   help="records per batch sent to a worker (default 1000) or per dask partition (default 2000)")
     g.add_argument("--engine", choices=["joblib", "dask"], default="joblib",
                    help="joblib: processes on this machine (default); dask: dask.distributed "
                         "(needs replyguard[dask]), one output part per partition")

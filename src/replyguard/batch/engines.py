@@ -111,6 +111,10 @@ def _excerpt(data: bytes) -> str:
 
 _batch_lock = threading.Lock()
 _warm: set[int] = set()
+# The first replies a process scores build the vocabulary every later batch shares (common
+# words); they are scored outside a memory zone, so that vocabulary is kept, not rebuilt per batch.
+_OUTSIDE_ZONE = 5000
+_scored_outside = 0
 
 
 def _memory_zone() -> Any:
@@ -137,15 +141,35 @@ def score_batch(batch: list[tuple], spec: WorkerSpec, clf: Any = None) -> tuple[
     vocabulary are dropped at the end of the batch. While a batch runs in a
     process, other threads of that process should not classify replies.
     """
+    global _scored_outside
     if clf is None:
         clf = _classifier(spec.model)
     with _batch_lock:
-        if id(clf) not in _warm:
-            # lazy set-up inside the classifier (patterns, tables) must outlive the zone
-            clf.classify("Please take me off your list. Danke, bis Montag!")
-            _warm.add(id(clf))
+        _warm_up(clf)
+        if _scored_outside < _OUTSIDE_ZONE:
+            _scored_outside += len(batch)
+            return _score_batch(batch, spec, clf)
         with _memory_zone():
             return _score_batch(batch, spec, clf)
+
+
+def _warm_up(clf: Any) -> None:
+    """Lazy set-up inside the classifier (patterns, tables) happens here, outside any zone."""
+    if id(clf) not in _warm:
+        clf.classify("Please take me off your list. Danke, bis Montag!")
+        _warm.add(id(clf))
+
+
+def prepare_worker(model: str | None) -> bool:
+    """Load the model on a worker before its first task (``Client.run``). Skipped (False)
+    when the worker is busy scoring: its next task loads the model itself."""
+    if not _batch_lock.acquire(blocking=False):
+        return False
+    try:
+        _warm_up(_classifier(model))
+    finally:
+        _batch_lock.release()
+    return True
 
 
 def _score_batch(batch: list[tuple], spec: WorkerSpec, clf: Any) -> tuple[str, str, list[tuple]]:
@@ -264,9 +288,13 @@ def _dask_client(scheduler: Any, workers: int, processes: bool) -> tuple[Any, An
                 f"cannot reach the dask scheduler at {scheduler!r} ({exc}); check the address "
                 "(tcp://HOST:8786) and that the scheduler is running, or omit --scheduler for a local cluster"
             ) from None
-    # no dashboard; the scheduler's HTTP endpoints on a free port, not 8787 (may be taken)
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
-                           dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"})
+    import dask
+
+    # no dashboard; the scheduler's HTTP endpoints on a free port, not 8787 (may be taken); no
+    # statistical profiler sampling the scoring threads every 10 ms (it costs a third of a core)
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                               dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"})
     return Client(cluster), cluster
 
 
@@ -303,6 +331,8 @@ class DaskEngine:
         self.jobs = max(n, 1)
 
     def map(self, batches: Iterable[list[tuple]], spec: WorkerSpec) -> Generator[tuple[str, str, list[tuple]], None, None]:
+        # every worker loads the model now, at once, rather than on its first partition
+        self.client.run(prepare_worker, spec.model)
         window: deque[Any] = deque()
         limit = 2 * self.jobs + 1
         it = iter(batches)

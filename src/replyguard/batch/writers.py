@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -190,85 +191,116 @@ class DoneSet:
         return self.count
 
 
-def _cut_partial_tail(path: Path) -> bytes:
-    """The file's complete lines; a partial last line (an interrupted write) is cut off the file."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with open(path, "r+b") as fh:
-            fh.truncate(keep)
-        data = data[:keep]
-    return data
+def _cut_partial_tail(path: Path) -> None:
+    """Cut a partial last line (an interrupted write) off the file; whole lines stay."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "r+b") as fh:
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        pos = size
+        keep = 0
+        while pos > 0:  # read backwards in blocks until the last newline
+            start = max(pos - (1 << 16), 0)
+            fh.seek(start)
+            block = fh.read(pos - start)
+            k = block.rfind(b"\n")
+            if k >= 0:
+                keep = start + k + 1
+                break
+            pos = start
+        fh.truncate(keep)
+
+
+def _not_ours(path: Path, lineno: int, what: str) -> BatchUsageError:
+    return BatchUsageError(
+        f"cannot resume: line {lineno} of the {what} {str(path)!r} is not a row written by "
+        "replyguard score; give a new output, or --overwrite to start again"
+    )
 
 
 def _scan_jsonl(path: Path, done: DoneSet, what: str) -> int:
-    data = _cut_partial_tail(path)
+    _cut_partial_tail(path)
     n = 0
-    for lineno, raw in enumerate(data.splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-            done.add(obj["file"], int(obj["index"]))
-        except (ValueError, KeyError, TypeError):
-            raise BatchUsageError(
-                f"cannot resume: line {lineno} of the {what} {str(path)!r} is not a row written by "
-                "replyguard score; give a new output, or --overwrite to start again"
-            ) from None
-        n += 1
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+                done.add(obj["file"], int(obj["index"]))
+            except (ValueError, KeyError, TypeError):
+                raise _not_ours(path, lineno, what) from None
+            n += 1
     return n
 
 
+class _Lines:
+    """Decoded lines of a binary file for ``csv.reader``, with the byte offset consumed."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._it = iter(fh)
+        self.offset = 0
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        raw = next(self._it)
+        self.offset += len(raw)
+        line = raw.decode("utf-8", errors="replace")
+        self.taken.append(line)
+        return line
+
+
 def _scan_csv(path: Path, done: DoneSet) -> int:
-    data = _cut_partial_tail(path)
-    text = data.decode("utf-8", errors="replace")
-    lines = text.splitlines(keepends=True)
-    rdr = csv.reader(iter(lines))
-    try:
-        header = next(rdr)
-    except StopIteration:
-        return 0
-    if tuple(header) != OUTPUT_COLUMNS:
-        raise BatchUsageError(
-            f"cannot resume: {str(path)!r} does not start with the header replyguard score writes "
-            f"({','.join(OUTPUT_COLUMNS)}); give a new output, or --overwrite to start again"
-        )
+    _cut_partial_tail(path)
+    size = path.stat().st_size
     fi, ii = OUTPUT_COLUMNS.index("file"), OUTPUT_COLUMNS.index("index")
     n = 0
-    good_end = len(lines[0])
-    consumed = 1
-    while True:
+    with open(path, "rb") as fh:
+        feed = _Lines(fh)
+        rdr = csv.reader(feed)
         try:
-            row = next(rdr)
+            header = next(rdr)
         except StopIteration:
-            break
-        except csv.Error:
-            row = None
-        used = rdr.line_num - consumed
-        raw = "".join(lines[consumed : consumed + used])
-        consumed = rdr.line_num
-        last = consumed >= len(lines)
-        ok = row is not None and len(row) == len(OUTPUT_COLUMNS)
-        if ok and last and row is not None:
-            # a cut inside a quoted field can still parse: the row must be what we would write
-            ok = _csv(row) == raw
-        if not ok:
-            if last:
-                with open(path, "r+b") as fh:
-                    fh.truncate(len(text[:good_end].encode("utf-8")))
-                break
+            return 0
+        if tuple(header) != OUTPUT_COLUMNS:
             raise BatchUsageError(
-                f"cannot resume: line {consumed} of {str(path)!r} is not a row written by replyguard score; "
-                "give a new output, or --overwrite to start again"
+                f"cannot resume: {str(path)!r} does not start with the header replyguard score writes "
+                f"({','.join(OUTPUT_COLUMNS)}); give a new output, or --overwrite to start again"
             )
-        assert row is not None
-        try:
-            done.add(row[fi], int(row[ii]))
-        except ValueError:
-            raise BatchUsageError(f"cannot resume: line {consumed} of {str(path)!r} has index "
-                                  f"{row[ii]!r}; give a new output, or --overwrite") from None
-        good_end += len(raw)
-        n += 1
+        good_end = feed.offset
+        while True:
+            feed.taken.clear()
+            try:
+                row: list[str] | None = next(rdr)
+            except StopIteration:
+                break
+            except csv.Error:
+                row = None
+            last = feed.offset >= size
+            ok = row is not None and len(row) == len(OUTPUT_COLUMNS)
+            if ok and last and row is not None:
+                # a cut inside a quoted field can still parse: the row must be what we would write
+                ok = _csv(row) == "".join(feed.taken)
+            if not ok:
+                if last:
+                    break
+                raise _not_ours(path, rdr.line_num, "output")
+            assert row is not None
+            try:
+                done.add(row[fi], int(row[ii]))
+            except ValueError:
+                raise _not_ours(path, rdr.line_num, "output") from None
+            good_end = feed.offset
+            n += 1
+    if good_end < size:
+        with open(path, "r+b") as fh:
+            fh.truncate(good_end)
     return n
 
 
@@ -341,9 +373,13 @@ class PartsFolder:
     """The dask engine's output: ``part-00000.jsonl`` ... one per partition, rejects in
     ``part-00000.rejects.jsonl`` (when a partition has any) and ``manifest.json``.
 
-    The manifest is rewritten (atomically) after each part, so an interrupted run
-    can be resumed: parts listed in it are kept, the others are scored again.
+    The manifest is rewritten (atomically) at most every ``manifest_interval``
+    seconds as parts are written, and at the end, so an interrupted run can be
+    resumed: parts listed in it are kept, the others (at most the last few
+    seconds' worth) are scored again.
     """
+
+    manifest_interval = 2.0
 
     def __init__(self, directory: Path, *, fmt: str, plan: dict[str, Any], resume: bool, overwrite: bool) -> None:
         self.dir = directory
@@ -351,6 +387,7 @@ class PartsFolder:
         self.plan = plan
         self.parts: dict[int, dict[str, Any]] = {}
         self.previous: dict[int, dict[str, Any]] = {}
+        self._last_manifest = 0.0
         self.manifest_path = directory / MANIFEST
         if directory.exists() and not directory.is_dir():
             raise BatchUsageError(f"output {str(directory)!r} is a file; the dask engine writes a folder of "
@@ -409,7 +446,8 @@ class PartsFolder:
                 stale.unlink()
         entry = {"part": k, "name": name, "rejects": rejects, **entry}
         self.parts[k] = entry
-        self.write_manifest(complete=False)
+        if time.monotonic() - self._last_manifest >= self.manifest_interval:
+            self.write_manifest(complete=False)
         return entry
 
     def write_manifest(self, *, complete: bool, totals: dict[str, Any] | None = None,
@@ -425,6 +463,7 @@ class PartsFolder:
         }
         if totals is not None:
             m["totals"] = totals
+        self._last_manifest = time.monotonic()
         _atomic_write(self.manifest_path, json.dumps(m, ensure_ascii=False, indent=1, default=_json_default) + "\n")
 
 

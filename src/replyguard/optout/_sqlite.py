@@ -1,10 +1,11 @@
 """The embedded ledger store: one SQLite file in WAL mode with ``synchronous=FULL``.
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, so writers in several
-processes queue on the file's write lock (``busy_timeout``) instead of losing
-updates, and a committed transaction survives a crash of the process or of the
-machine. A file that is not a replyguard ledger is inspected read-only and
-never written to.
+processes queue on the file's write lock (retrying after short random sleeps,
+for up to ``busy_timeout`` seconds) instead of losing updates, and a committed
+transaction survives a crash of the process or of the machine. Times are
+integer microseconds since 1970-01-01 UTC. A file that is not a replyguard
+ledger is inspected read-only and never written to.
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ class SQLiteStore(SQLStore):
         return json.loads(value)
 
     def in_list(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if len(values) == 1:
+            return f"{column} = ?", [values[0]]
         return f"{column} IN (SELECT value FROM json_each(?))", [json.dumps(list(values))]
 
     def allocate_seqs(self, cur: Any, n: int) -> list[int]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -151,11 +152,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         return int(handler(args))
+    except BrokenPipeError:  # `... | head`
+        return 0
     except (ReplyGuardError, ValueError, TypeError, FileNotFoundError, ConnectionError) as exc:
         print(f"replyguard {name}: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError | TypeError | FileNotFoundError) else 1
-    except BrokenPipeError:  # `... | head`
-        return 0
+    except Exception as exc:
+        if isinstance(exc, sqlite3.Error) or type(exc).__module__.split(".")[0] == "psycopg":
+            print(f"replyguard {name}: error: the ledger database failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return 1
+        raise
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> OptOutLedger:

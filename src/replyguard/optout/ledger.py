@@ -19,7 +19,6 @@ import gc
 import os
 import threading
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -789,17 +788,19 @@ class OptOutLedger:
                 sinks: Iterable[str] | None = None) -> DeliveryReport:
         """Deliver due outbox rows to the sinks attached in this process.
 
-        Runs passes until no row is due: each sink's rows in its own thread, in
-        order per contact; a failure is recorded on its row (retried with
-        backoff, or a dead letter) and never stops the other sinks. Safe to run
-        from several processes at once (rows are leased).
+        Each sink runs on its own (in its own thread when there are several), in
+        passes of up to ``limit`` rows, oldest first and in order per contact,
+        until it has nothing due or a whole pass only failed. A failure is
+        recorded on its row (retried with backoff, or a dead letter) and never
+        holds up the other sinks. Safe to run from several processes at once:
+        rows are leased.
 
         Parameters
         ----------
         now
             The time to use (tests); default: the clock.
         limit
-            Rows claimed per pass.
+            Rows claimed per sink and pass.
         sinks
             Only these sinks (default: every attached one).
         """
@@ -811,48 +812,49 @@ class OptOutLedger:
                 if n not in handlers:
                     raise UnknownSinkError(n, sorted(handlers), "no handler attached in this process")
             handlers = {n: handlers[n] for n in names}
+        if not isinstance(limit, int) or limit < 1:
+            raise InvalidFieldError("limit", limit, "an int >= 1")
         if not handlers:
             return DeliveryReport()
         owner = f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        if len(handlers) == 1:
+            ((name, handler),) = handlers.items()
+            reports = [self._deliver_sink(name, handler, now, limit, owner)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=len(handlers), thread_name_prefix="replyguard-sink") as pool:
+                futures = [pool.submit(self._deliver_sink, n, h, now, limit, owner) for n, h in handlers.items()]
+                reports = [f.result() for f in futures]
+        return DeliveryReport(sum(r.delivered for r in reports), sum(r.retrying for r in reports),
+                              sum(r.dead for r in reports), tuple(e for r in reports for e in r.errors))
+
+    def _deliver_sink(self, name: str, handler: _Handler, now: datetime | None, limit: int,
+                      owner: str) -> DeliveryReport:
+        """One sink's passes: claim, hand over in order, record; stop when a pass moved nothing."""
+        store = self._store
         delivered = retrying = dead = 0
         errors: list[tuple[int, str, str]] = []
-        store = self._store
         while True:
             t = self._now(now)
-            rows = store.claim(sorted(handlers), t, t + self.lease, owner, limit)
+            rows = store.claim([name], t, t + self.lease, owner, limit)
             if not rows:
                 break
-            groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for row in rows:
-                groups[row["sink"]].append(row)
-            if len(groups) == 1:
-                ((name, group),) = groups.items()
-                batches = [self._run_sink(name, handlers[name], group, now)]
-            else:
-                from concurrent.futures import ThreadPoolExecutor, as_completed
-
-                batches = []
-                with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="replyguard-sink") as pool:
-                    futures = [pool.submit(self._run_sink, n, handlers[n], g, now) for n, g in groups.items()]
-                    for fut in as_completed(futures):
-                        outs = fut.result()
-                        store.complete(outs, owner)  # each sink's outcomes as soon as it is done
-                        batches.append(outs)
-            progress = 0
-            for outs in batches:
-                if len(groups) == 1:
-                    store.complete(outs, owner)
-                for o in outs:
-                    if o["state"] == "delivered":
-                        delivered += 1
-                        progress += 1
+            outs = self._run_sink(name, handler, rows, now)
+            store.complete(outs, owner)
+            moved = 0
+            for o in outs:
+                if o["state"] == "delivered":
+                    delivered += 1
+                    moved += 1
+                else:
+                    errors.append((int(o["id"]), name, o["error"]))
+                    if o["state"] == "dead":
+                        dead += 1
+                        moved += 1
                     else:
-                        errors.append((int(o["id"]), o["sink"], o["error"]))
-                        if o["state"] == "dead":
-                            dead += 1
-                        else:
-                            retrying += 1
-            if not progress:
+                        retrying += 1
+            if not moved:  # every row of the pass will be retried later: the sink is down
                 break
         return DeliveryReport(delivered, retrying, dead, tuple(errors))
 

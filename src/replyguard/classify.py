@@ -207,12 +207,11 @@ class ReplyClassifier:
                 continue
             seen.add(name)
             parts = name[2:].split(" ")
-            pos = folded.find(parts[0])
-            if pos < 0:
+            m = re.search(r"(?<!\w)" + r"\W+".join(map(re.escape, parts)) + r"(?!\w)", folded)
+            if m is None:
                 out.append(Evidence("model", name, -1, -1, name[2:], w))
                 continue
-            last = folded.find(parts[-1], pos)
-            end = last + len(parts[-1]) if last >= 0 else pos + len(parts[0])
+            pos, end = m.span()
             out.append(Evidence("model", name, to_orig(pos), to_orig(end), a.reply_text[pos:end], w))
         return out
 

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import SPLITS, eprint
 
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rss-n", type=int, default=1_000_000, help="replies for the memory run")
     ap.add_argument("--rss-jobs", type=int, default=2, help="--jobs of the memory run")
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true", help="only the memory runs")
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs for each throughput figure")
     ap.add_argument("--model", help="model directory (default: the packaged model)")
@@ -154,63 +156,73 @@ def main(argv: list[str] | None = None) -> int:
     met: dict[str, bool] = {}
     with tempfile.TemporaryDirectory(prefix="replyguard-bench-") as tmp:
         d = Path(tmp)
-        src = write_jsonl(d / "replies.jsonl", base, args.n)
-        warm = write_jsonl(d / "warm.jsonl", base, 4000)
-        items = [reply(base, i) for i in range(args.n)]
-        eprint(f"{args.n:,} replies, mean {sum(map(len, items)) / len(items):.0f} characters")
-        classify_replies(items[:500], model=clf)  # warm caches
-
-        def one_job() -> None:
-            score_files(src, d / "one.jsonl", jobs=1, model=clf, overwrite=True)
-
-        t_cr = best(lambda: classify_replies(items, model=clf), args.repeat)
-        t_1 = best(one_job, args.repeat)
-        r_cr, r_1 = args.n / t_cr, args.n / t_1
-        res["classify_replies_per_s"] = round(r_cr)
-        res["one_job_per_s"] = round(r_1)
-        res["one_job_vs_classify_replies"] = round(r_1 / r_cr, 3)
-        met["one_job_vs_classify_replies"] = r_1 / r_cr >= TARGETS["one_job_vs_classify_replies"]
-        eprint(f"classify_replies {r_cr:,.0f}/s, score_files jobs=1 {r_1:,.0f}/s")
-
         model_dir = str(clf.model.path)
-        t0 = time.perf_counter()
-        score_files(warm, d / "warm2.jsonl", jobs=2, model=model_dir, overwrite=True)
-        res["jobs2_startup_s"] = round(time.perf_counter() - t0 - 4000 / (2 * r_1), 2)
-        t_2 = best(lambda: score_files(src, d / "two.jsonl", jobs=2, model=model_dir, overwrite=True), args.repeat)
-        r_2 = args.n / t_2
-        res["jobs2_per_s"] = round(r_2)
-        res["jobs2_speedup"] = round(r_2 / r_1, 3)
-        met["jobs2_speedup"] = r_2 / r_1 >= TARGETS["jobs2_speedup"]
-        same = (d / "one.jsonl").read_bytes() == (d / "two.jsonl").read_bytes()
-        res["jobs2_output_equals_one_job"] = same
-        eprint(f"jobs=2 {r_2:,.0f}/s ({r_2 / r_1:.2f}x), output identical: {same}")
+        if not args.skip_throughput:
+            src = write_jsonl(d / "replies.jsonl", base, args.n)
+            warm = write_jsonl(d / "warm.jsonl", base, 4000)
+            items = [reply(base, i) for i in range(args.n)]
+            eprint(f"{args.n:,} replies, mean {sum(map(len, items)) / len(items):.0f} characters")
+            classify_replies(items[:500], model=clf)  # warm caches
 
-        if not args.skip_dask:
-            import dask
-            from distributed import LocalCluster
+            import contextlib
 
             from replyguard.batch import read_parts
 
+            cluster_cm: Any = contextlib.nullcontext(None)
             t0 = time.perf_counter()
-            # as the command's own local cluster: no statistical profiler in the workers
-            with dask.config.set({"distributed.worker.profile.enabled": False}), \
-                    LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                 scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
-                addr = cluster.scheduler_address
+            if not args.skip_dask:
+                import dask
+                from distributed import LocalCluster
+
+                # as the command's own local cluster: no statistical profiler in the workers
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    cluster_cm = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                              dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"})
                 res["dask_cluster_start_s"] = round(time.perf_counter() - t0, 2)
-                score_files(warm, d / "warm_parts", engine="dask", scheduler=addr, model=model_dir,
-                            overwrite=True, batch_size=500)
-                t_d = best(lambda: score_files(src, d / "parts", engine="dask", scheduler=addr, model=model_dir,
-                                               overwrite=True), args.repeat)
-            r_d = args.n / t_d
-            res["dask2_per_s"] = round(r_d)
-            res["dask2_speedup"] = round(r_d / r_1, 3)
-            met["dask2_speedup"] = r_d / r_1 >= TARGETS["dask2_speedup"]
-            with open(d / "one.jsonl", encoding="utf-8") as fh:
-                ref = [json.loads(line) for line in fh]
-            res["dask_output_equals_one_job"] = read_parts(d / "parts") == ref
-            eprint(f"dask 2 workers {r_d:,.0f}/s ({r_d / r_1:.2f}x), "
-                   f"output identical: {res['dask_output_equals_one_job']}")
+            with cluster_cm as cluster:
+                addr = cluster.scheduler_address if cluster is not None else None
+                # workers started and the model loaded in each before timing: a fixed cost, reported apart
+                t0 = time.perf_counter()
+                score_files(warm, d / "warm2.jsonl", jobs=2, model=model_dir, overwrite=True)
+                res["jobs2_warm_4000_s"] = round(time.perf_counter() - t0, 2)
+                if addr:
+                    score_files(warm, d / "warm_parts", engine="dask", scheduler=addr, model=model_dir,
+                                overwrite=True, batch_size=500)
+                runs: dict[str, Any] = {
+                    "classify_replies": lambda: classify_replies(items, model=clf),
+                    "one_job": lambda: score_files(src, d / "one.jsonl", jobs=1, model=clf, overwrite=True),
+                    "jobs2": lambda: score_files(src, d / "two.jsonl", jobs=2, model=model_dir, overwrite=True),
+                }
+                if addr:
+                    runs["dask2"] = lambda: score_files(src, d / "parts", engine="dask", scheduler=addr,
+                                                        model=model_dir, overwrite=True)
+                # interleaved, best of N each: a change of load on a shared machine hits every configuration
+                times: dict[str, float] = {k: float("inf") for k in runs}
+                for _ in range(args.repeat):
+                    for k, fn in runs.items():
+                        times[k] = min(times[k], best(fn, 1))
+            rate = {k: args.n / t for k, t in times.items()}
+            r_cr, r_1, r_2 = rate["classify_replies"], rate["one_job"], rate["jobs2"]
+            res["classify_replies_per_s"] = round(r_cr)
+            res["one_job_per_s"] = round(r_1)
+            res["one_job_vs_classify_replies"] = round(r_1 / r_cr, 3)
+            met["one_job_vs_classify_replies"] = r_1 / r_cr >= TARGETS["one_job_vs_classify_replies"]
+            res["jobs2_startup_s"] = round(res["jobs2_warm_4000_s"] - 4000 / (2 * r_1), 2)  # type: ignore[operator]
+            res["jobs2_per_s"] = round(r_2)
+            res["jobs2_speedup"] = round(r_2 / r_1, 3)
+            met["jobs2_speedup"] = r_2 / r_1 >= TARGETS["jobs2_speedup"]
+            res["jobs2_output_equals_one_job"] = (d / "one.jsonl").read_bytes() == (d / "two.jsonl").read_bytes()
+            eprint(f"classify_replies {r_cr:,.0f}/s, score_files jobs=1 {r_1:,.0f}/s, jobs=2 {r_2:,.0f}/s "
+                   f"(output identical: {res['jobs2_output_equals_one_job']})")
+            if "dask2" in rate:
+                r_d = rate["dask2"]
+                res["dask2_per_s"] = round(r_d)
+                res["dask2_speedup"] = round(r_d / r_1, 3)
+                met["dask2_speedup"] = r_d / r_1 >= TARGETS["dask2_speedup"]
+                with open(d / "one.jsonl", encoding="utf-8") as fh:
+                    ref = [json.loads(line) for line in fh]
+                res["dask_output_equals_one_job"] = read_parts(d / "parts") == ref
+                eprint(f"dask 2 workers {r_d:,.0f}/s (output identical: {res['dask_output_equals_one_job']})")
 
         if not args.skip_rss:
             env = dict(os.environ)
@@ -237,13 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"batch scoring benchmark ({args.n:,} replies, {os.cpu_count()} cores, 1-minute load average "
           f"{res['load_average_before']} before, {res['load_average_after']} after; best of {args.repeat})")
-    rows = [
-        ("one job vs classify_replies", "one_job_vs_classify_replies", ">= 0.90x",
-         f"{res['one_job_per_s']:,}/s vs {res['classify_replies_per_s']:,}/s = "
-         f"{res['one_job_vs_classify_replies']:.2f}x"),
-        ("--jobs 2 vs one job", "jobs2_speedup", ">= 1.7x",
-         f"{res['jobs2_per_s']:,}/s = {res['jobs2_speedup']:.2f}x (workers start in {res['jobs2_startup_s']}s)"),
-    ]
+    rows = []
+    if "jobs2_speedup" in res:
+        rows.append(("one job vs classify_replies", "one_job_vs_classify_replies", ">= 0.90x",
+                     f"{res['one_job_per_s']:,}/s vs {res['classify_replies_per_s']:,}/s = "
+                     f"{res['one_job_vs_classify_replies']:.2f}x"))
+        rows.append(("--jobs 2 vs one job", "jobs2_speedup", ">= 1.7x",
+                     f"{res['jobs2_per_s']:,}/s = {res['jobs2_speedup']:.2f}x (workers start in "
+                     f"{res['jobs2_startup_s']}s)"))
     if "dask2_speedup" in res:
         rows.append(("dask LocalCluster, 2 workers", "dask2_speedup", ">= 1.5x",
                      f"{res['dask2_per_s']:,}/s = {res['dask2_speedup']:.2f}x (cluster starts in "

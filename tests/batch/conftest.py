@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from replyguard.batch.cli import add_parser, run
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-# Development only: a model directory to use instead of the packaged one (e.g. while it is
-# being retrained). Unset in CI: the tests run on the packaged model.
-MODEL_ARGS = ["--model", os.environ["REPLYGUARD_TEST_MODEL"]] if os.environ.get("REPLYGUARD_TEST_MODEL") else []
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,18 +22,13 @@ def parser() -> argparse.ArgumentParser:
 
 def score(*argv: Any) -> int:
     """Run ``replyguard score ARGV`` in this process; return the exit status."""
-    args = parser().parse_args(["score", *map(str, argv), *MODEL_ARGS])
+    args = parser().parse_args(["score", *map(str, argv)])
     return run(args)
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
-
-
-@pytest.fixture(scope="session")
-def model_path() -> str | None:
-    return MODEL_ARGS[1] if MODEL_ARGS else None
 
 
 def many_replies(path: Path, n: int) -> Path:
@@ -50,16 +39,3 @@ def many_replies(path: Path, n: int) -> Path:
             fh.write(json.dumps({"id": f"g{i}", "text": texts[i % len(texts)]}) + "\n")
     return path
 
-
-@pytest.fixture(scope="session", autouse=True)
-def _dev_model_override():
-    """With REPLYGUARD_TEST_MODEL set, in-process default-model calls use that model too."""
-    if not MODEL_ARGS:
-        yield
-        return
-    from replyguard import ReplyClassifier, classify
-
-    saved = classify._default
-    classify._default = ReplyClassifier.load(MODEL_ARGS[1])
-    yield
-    classify._default = saved

@@ -86,7 +86,7 @@ def test_dask_resume_refuses_other_inputs(tmp_path, scheduler, capsys):
     assert "other inputs" in capsys.readouterr().err
 
 
-def test_dask_csv_parts_and_the_ledger_through_the_api(tmp_path, scheduler, model_path):
+def test_dask_csv_parts_and_the_ledger_through_the_api(tmp_path, scheduler):
     calls = []
 
     class Ledger:
@@ -94,8 +94,7 @@ def test_dask_csv_parts_and_the_ledger_through_the_api(tmp_path, scheduler, mode
             calls.append((contact_id, message_id, verdict.intent.value))
 
     s = score_files(FIXTURES / "replies.csv", tmp_path / "parts", format="csv", text_column="body",
-                    engine="dask", scheduler=scheduler, batch_size=2, ledger=Ledger(), contact_field="contact",
-                    model=model_path)
+                    engine="dask", scheduler=scheduler, batch_size=2, ledger=Ledger(), contact_field="contact")
     assert (s.scored, s.rejected, s.ledger_recorded) == (6, 0, 6)
     assert [c[0] for c in calls][:2] == ["ana@example.com", "ben@example.com"]
     got = read_parts(tmp_path / "parts")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .conftest import FIXTURES, MODEL_ARGS, many_replies, rows, score
+from .conftest import FIXTURES, many_replies, rows, score
 
 
 def _keys(path):
@@ -24,7 +24,7 @@ def test_resume_after_a_killed_run_scores_the_rest_without_duplicates(tmp_path):
     assert score(src, "-o", ref, "-j", "1", "-q") == 0
     out = tmp_path / "out.jsonl"
     cmd = [sys.executable, "-m", "replyguard.batch", "score", str(src), "-o", str(out), "-j", "1",
-           "--batch-size", "50", "-q", *MODEL_ARGS]
+           "--batch-size", "50", "-q"]
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONHASHSEED": "0"})
     try:
         deadline = time.monotonic() + 120

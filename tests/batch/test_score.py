@@ -285,19 +285,19 @@ def test_ledger_unavailable_is_a_usage_error(tmp_path, monkeypatch, capsys):
 
 # -- the Python API -------------------------------------------------------------------------------
 
-def test_iter_scores_yields_records_and_rejects_in_input_order(tmp_path, model_path):
-    got = list(iter_scores([FIXTURES / "broken.csv"], text_column="body", model=model_path))
+def test_iter_scores_yields_records_and_rejects_in_input_order(tmp_path):
+    got = list(iter_scores([FIXTURES / "broken.csv"], text_column="body"))
     assert [type(g) for g in got] == [ScoredReply, Rejected, Rejected, ScoredReply]
     assert got[0].verdict.intent.value in {"other", "interested", "not_interested", "do_not_email",
                                            "out_of_office", "wrong_contact"}
     assert got[1].reason.startswith("malformed CSV row") and got[1].to_dict()["line"] == 3
-    score_files([FIXTURES / "broken.csv"], tmp_path / "v.jsonl", text_column="body", model=model_path)
+    score_files([FIXTURES / "broken.csv"], tmp_path / "v.jsonl", text_column="body")
     assert [g.to_dict() for g in got if isinstance(g, ScoredReply)] == rows(tmp_path / "v.jsonl")
 
 
-def test_score_files_summary_and_progress_callback(tmp_path, model_path):
+def test_score_files_summary_and_progress_callback(tmp_path):
     seen = []
-    s = score_files(FIXTURES / "replies.jsonl", tmp_path / "v.jsonl", model=model_path, progress=seen.append,
+    s = score_files(FIXTURES / "replies.jsonl", tmp_path / "v.jsonl", progress=seen.append,
                     progress_interval=0.0)
     assert (s.read, s.scored, s.rejected, s.skipped, s.exit_status) == (12, 12, 0, 0, 0)
     assert s.to_dict()["replies_per_second"] > 0 and s.model_version

@@ -313,6 +313,7 @@ def iter_scores(
     scheduler: Any = None,
     batch_size: int | None = None,
     progress: ProgressArg = "none",
+    progress_interval: float = 10.0,
     dask_processes: bool = True,
 ) -> Iterator[ScoredReply | Rejected]:
     """Score archives lazily: one :class:`ScoredReply` or :class:`Rejected` per record, in input order.
@@ -324,7 +325,7 @@ def iter_scores(
     ----------
     inputs
         Files, folders of ``.eml`` files and glob patterns (one, or an iterable).
-    input_format, text_field, id_field, text_column, id_column, contact_field, model, jobs, engine, scheduler, batch_size, progress, dask_processes
+    input_format, text_field, id_field, text_column, id_column, contact_field, model, jobs, engine, scheduler, batch_size, progress, progress_interval, dask_processes
         As in :func:`score_files`.
 
     Examples
@@ -341,11 +342,10 @@ def iter_scores(
                  text_column=text_column, id_column=id_column, contact_field=contact_field, model=model,
                  jobs=jobs, engine=engine, scheduler=scheduler, batch_size=batch_size, mode="objects",
                  out_format="jsonl", full=False, need_contact=False, dask_processes=dask_processes)
-    return _iterate(plan, progress)
+    return _iterate(plan, make_progress(progress, interval=progress_interval))
 
 
-def _iterate(plan: _Plan, progress: ProgressArg) -> Iterator[ScoredReply | Rejected]:
-    prog = make_progress(progress)
+def _iterate(plan: _Plan, prog: Any) -> Iterator[ScoredReply | Rejected]:
     tally = _Tally()
     t0 = time.perf_counter()
     eng = plan.engine()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
-from ._types import BatchUsageError, Rejected, ScoredReply
+from ._types import BatchError, BatchUsageError, Rejected, ScoredReply
 from .readers import EMAIL, REJECT, TEXT
 from .writers import csv_line, jsonl_line, reject_line
 
@@ -332,7 +332,13 @@ class DaskEngine:
 
     def map(self, batches: Iterable[list[tuple]], spec: WorkerSpec) -> Generator[tuple[str, str, list[tuple]], None, None]:
         # every worker loads the model now, at once, rather than on its first partition
-        self.client.run(prepare_worker, spec.model)
+        try:
+            self.client.run(prepare_worker, spec.model)
+        except ImportError as exc:
+            raise BatchError(
+                f"the dask workers cannot run replyguard ({exc}); install the same replyguard on every "
+                "worker (and the model at the same path, when --model is given)"
+            ) from None
         window: deque[Any] = deque()
         limit = 2 * self.jobs + 1
         it = iter(batches)

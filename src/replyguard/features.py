@@ -23,6 +23,9 @@ __all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "feature_co
 FEATURE_VERSION = "f3"
 _CHAR_N = (3, 4, 5)
 _MAX_TOKENS = 400  # n-grams are read from the first tokens of the reply only
+# per-word caches (features and model) are cleared past this many words, so that a
+# long batch over an archive full of names and numbers does not grow memory with it
+_CACHE_WORDS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +215,7 @@ class FeatureSpace:
             idx = self.index
             grams = ("w=" + w, *_char_grams(w))
             got = (tuple(idx[g] for g in grams if g in idx), len(grams))
-            if len(self._word_cache) > 200_000:
+            if len(self._word_cache) > _CACHE_WORDS:
                 self._word_cache.clear()
             self._word_cache[w] = got
         return got

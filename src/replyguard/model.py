@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelFileError, ModelNotFoundError
-from .features import FEATURE_VERSION, Analysis, FeatureSpace, rule_features, shape_features
+from .features import (
+    _CACHE_WORDS,
+    FEATURE_VERSION,
+    Analysis,
+    FeatureSpace,
+    rule_features,
+    shape_features,
+)
 from .verdict import INTENTS
 
 __all__ = ["LinearModel", "load", "save"]
@@ -96,7 +103,7 @@ class LinearModel:
                 vec = W[list(cols)].sum(axis=0, dtype=np.float64) if cols else np.zeros(W.shape[1])
                 j = idx.get("w=" + w, -1)
                 got = (vec, count, j)
-                if len(cache) > 200_000:
+                if len(cache) > _CACHE_WORDS:
                     cache.clear()
                 cache[w] = got
             vecs.append(got[0])

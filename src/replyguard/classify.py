@@ -101,17 +101,11 @@ class ReplyClassifier:
     def analyze(self, text: str) -> Analysis:
         return analyze(_check_text(text), self.ruleset)
 
-    def probabilities(self, a: Analysis) -> np.ndarray:
-        return self.model.score(a)[0]
-
     def classify(self, text: str, *, headers: HeaderCues | None = None) -> Verdict:
         """Classify one reply (plain text or an HTML body)."""
         a = self.analyze(text)
         p, ev_cols, val = self.model.score(a)
         return self._verdict(a, p, ev_cols, val, headers)
-
-    def classify_many(self, texts: Iterable[str]) -> list[Verdict]:
-        return [self.classify(t) for t in texts]
 
     def _verdict(
         self, a: Analysis, p: np.ndarray, ev_cols: list[int], val: float, headers: HeaderCues | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -207,6 +207,3 @@ def plot_report(rep: dict[str, Any], path: str | Path) -> Path | None:
     plt.close(fig)
     return out
 
-
-def counts(values: Sequence[str]) -> dict[str, int]:
-    return dict(Counter(values))

@@ -271,14 +271,17 @@ def _pieces(lines: list[_Line]) -> list[tuple[int, int]]:
     return out
 
 
-def _inline_answers(below: list[_Line], removed: list[str]) -> list[tuple[int, int]]:
-    """Unquoted blocks that sit *between* '>' lines below a quote header."""
-    end = len(below)
+def _until_next_header(below: list[_Line]) -> list[_Line]:
+    """The lines below a header, up to the next (unquoted) header."""
     for j in range(len(below)):
         if not below[j].quoted and _header_at(below, j):
-            end = j
-            break
-    region = below[:end]
+            return below[:j]
+    return below
+
+
+def _inline_answers(below: list[_Line], removed: list[str]) -> list[tuple[int, int]]:
+    """Unquoted blocks that sit *between* '>' lines below a quote header."""
+    region = _until_next_header(below)
     quoted = [j for j, ln in enumerate(region) if ln.quoted and ln.folded.strip(" >")]
     if len(quoted) < 2:
         return []
@@ -286,8 +289,7 @@ def _inline_answers(below: list[_Line], removed: list[str]) -> list[tuple[int, i
     inner = region[first_q : last_q + 1]
     if not any(not ln.quoted and not ln.blank for ln in inner):
         return []
-    after = [ln for ln in region[last_q + 1 :]]
-    return _pieces(_cut_signature(inner + after, removed))
+    return _pieces(_cut_signature(inner + region[last_q + 1 :], removed))
 
 
 def _zone_text(text: str) -> tuple[list[tuple[int, int]], bool, bool, list[str]]:
@@ -318,13 +320,7 @@ def _zone_text(text: str) -> tuple[list[tuple[int, int]], bool, bool, list[str]]
     if not pieces and first is not None:
         # bottom-posted or inline: unquoted text below a header whose history is '>'-quoted
         i, span, _kind = first
-        below = lines[i + span :]
-        nxt = len(below)
-        for j in range(len(below)):
-            if not below[j].quoted and _header_at(below, j):
-                nxt = j
-                break
-        region = below[:nxt]
+        region = _until_next_header(lines[i + span :])
         if any(ln.quoted for ln in region):
             pieces = _pieces(_cut_signature(region, removed))
             # a region of unquoted text not separated from the quote is our own history

@@ -39,7 +39,6 @@ class Analysis:
     hits: tuple[RuleHit, ...]
     language: str
     caps_ratio: float
-    n_chars: int
     context: tuple[str, ...] = ()
 
 
@@ -67,7 +66,7 @@ def analyze(text: str, ruleset: Ruleset) -> Analysis:
     n_alpha = sum(map(str.isalpha, head))
     caps = sum(map(str.isupper, head)) / n_alpha if n_alpha else 0.0
     context = _hit_context(doc, reply, hits) if hits else ()
-    return Analysis(ext, reply, folded, words, hits, guess_language(words), caps, len(reply), context)
+    return Analysis(ext, reply, folded, words, hits, guess_language(words), caps, context)
 
 
 # Negations in the seven languages (folded). A negation just outside an opt-out hit

@@ -224,7 +224,3 @@ def softmax_rows(z: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     out: np.ndarray = e / e.sum(axis=1, keepdims=True)
     return out
 
-
-def logit(p: float) -> float:
-    p = min(max(p, 1e-9), 1 - 1e-9)
-    return math.log(p / (1 - p))

@@ -363,8 +363,6 @@ class Ruleset:
         self._others = PhraseMatcher(vocab, attr="ORTH")
         self._n_matcher = 0
         self._fanout: dict[int, list[tuple[str, str | None]]] = {}
-        self._compiled: dict[str, list[_Seg | _Gap]] = {}
-        self._anchor_of: dict[str, int] = {}
         self._reach: dict[str, tuple[int, int]] = {}  # tokens a match may span left / right of its anchor
         compiled: list[tuple[str, list[_Seg | _Gap]]] = []
         for p in self.patterns:
@@ -407,12 +405,12 @@ class Ruleset:
             if isinstance(p.pattern, str):
                 anchor_phrases.setdefault(p.pattern, []).append((p.id, None))
         seg_len: dict[str, int] = {}
+        anchor_of: dict[str, int] = {}
         for pid, elements in compiled:
             required = [(commonness(el), k) for k, el in enumerate(elements)
                         if isinstance(el, _Seg) and not el.can_be_empty]
             anchor = min(required)[1]
-            self._compiled[pid] = elements
-            self._anchor_of[pid] = anchor
+            anchor_of[pid] = anchor
             for k, el in enumerate(elements):
                 if isinstance(el, _Seg):
                     target = anchor_phrases if k == anchor else other_phrases
@@ -432,7 +430,7 @@ class Ruleset:
                         seg_len[seg] = max(seg_len.get(seg, 0), len(doc))
         self._plan: dict[str, tuple[str, tuple[_Seg | _Gap, ...], tuple[_Seg | _Gap, ...]]] = {}
         for pid, elements in compiled:
-            anchor = self._anchor_of[pid]
+            anchor = anchor_of[pid]
             self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))
             self._plan[pid] = (
                 elements[anchor].key,  # type: ignore[union-attr]

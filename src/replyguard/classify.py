@@ -30,6 +30,7 @@ __all__ = [
 
 _DNE_LABELS = ("DNE", "DNE_KEYWORD")
 _I_DNE = 0
+_INTENT_NAMES = tuple(i.value for i in INTENTS)
 _I_OOO = INTENTS.index(Intent.OUT_OF_OFFICE)
 _I_WRONG = INTENTS.index(Intent.WRONG_CONTACT)
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|wg|fw|fwd|tr|rv|enc|r|antw|odp)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
@@ -104,11 +105,11 @@ class ReplyClassifier:
     def classify(self, text: str, *, headers: HeaderCues | None = None) -> Verdict:
         """Classify one reply (plain text or an HTML body)."""
         a = self.analyze(text)
-        p, ev_cols, val = self.model.score(a)
-        return self._verdict(a, p, ev_cols, val, headers)
+        p, ev, val = self.model.score(a)
+        return self._verdict(a, p, ev, val, headers)
 
     def _verdict(
-        self, a: Analysis, p: np.ndarray, ev_cols: list[int], val: float, headers: HeaderCues | None
+        self, a: Analysis, p: list[float], ev: list[tuple[int, int, int]], val: float, headers: HeaderCues | None
     ) -> Verdict:
         model = self.model
         thr = model.threshold
@@ -146,7 +147,7 @@ class ReplyClassifier:
         elif dne:
             intent = Intent.DO_NOT_EMAIL
         else:
-            intent = INTENTS[1 + int(np.argmax(p[1:]))]
+            intent = INTENTS[1 + max(range(len(p) - 1), key=lambda k: p[k + 1])]
         score = p_dne
         if headers is not None:
             if headers.client_unsubscribe:
@@ -165,12 +166,12 @@ class ReplyClassifier:
             or (live_dne and not dne)
             or "no_reply_found" in flags
         )
-        evidence.extend(self._model_evidence(a, ev_cols, val, INTENTS.index(intent)))
+        evidence.extend(self._model_evidence(a, ev, val, INTENTS.index(intent)))
         return Verdict(
             intent=intent,
             do_not_email=dne,
             score=score,
-            scores={i.value: float(p[k]) for k, i in enumerate(INTENTS)},
+            scores=dict(zip(_INTENT_NAMES, p, strict=True)),
             needs_review=bool(needs_review),
             evidence=tuple(evidence),
             reply_text=a.reply_text,
@@ -181,32 +182,29 @@ class ReplyClassifier:
             flags=tuple(flags),
         )
 
-    def _model_evidence(self, a: Analysis, cols: list[int], val: float, k: int, top: int = 3) -> list[Evidence]:
+    def _model_evidence(
+        self, a: Analysis, ev: list[tuple[int, int, int]], val: float, k: int, top: int = 3
+    ) -> list[Evidence]:
         """The word and bigram features that pushed the chosen intent most, located in the reply."""
-        if not cols:
+        if not ev:
             return []
-        contrib = self.model.W[cols, k] * val
-        order = np.argsort(-contrib)[: top * 3]
+        contrib = (self.model.intent_weights(k)[[c for c, _, _ in ev]] * val).tolist()
+        order = sorted(range(len(ev)), key=contrib.__getitem__, reverse=True)
         names = self.model.space.names
-        seen: set[str] = set()
+        seen: set[int] = set()
         out: list[Evidence] = []
-        folded = a.folded
         to_orig = a.extraction.to_original
+        starts, words = a.starts, a.words
         for j in order:
-            w = float(contrib[j])
+            w = contrib[j]
             if w <= 0 or len(out) >= top:
                 break
-            name = names[cols[j]]
-            if name in seen:
+            col, first, last = ev[j]
+            if col in seen:
                 continue
-            seen.add(name)
-            parts = name[2:].split(" ")
-            m = re.search(r"(?<!\w)" + r"\W+".join(map(re.escape, parts)) + r"(?!\w)", folded)
-            if m is None:
-                out.append(Evidence("model", name, -1, -1, name[2:], w))
-                continue
-            pos, end = m.span()
-            out.append(Evidence("model", name, to_orig(pos), to_orig(end), a.reply_text[pos:end], w))
+            seen.add(col)
+            pos, end = starts[first], starts[last] + len(words[last])
+            out.append(Evidence("model", names[col], to_orig(pos), to_orig(end), a.reply_text[pos:end], w))
         return out
 
     def classify_email(self, message: bytes | str | Message) -> Verdict:
@@ -219,8 +217,8 @@ class ReplyClassifier:
             subject = _SUBJECT_PREFIX.sub("", cues.subject).strip()
             if subject:
                 a = self.analyze(subject)
-        p, ev_cols, val = self.model.score(a)
-        return self._verdict(a, p, ev_cols, val, cues)
+        p, ev, val = self.model.score(a)
+        return self._verdict(a, p, ev, val, cues)
 
 
 def _parse_message(message: bytes | str | Message) -> Message:

@@ -40,6 +40,7 @@ class Analysis:
     language: str
     caps_ratio: float
     context: tuple[str, ...] = ()
+    starts: tuple[int, ...] = ()  # character offset of each word in ``folded`` / ``reply_text``
 
 
 _DIGITS = str.maketrans("123456789", "000000000")
@@ -53,12 +54,16 @@ def analyze(text: str, ruleset: Ruleset) -> Analysis:
     doc = get_nlp().make_doc(folded)
     hits = tuple(ruleset.match(doc)) if len(doc) else ()
     out: list[str] = []
+    starts: list[int] = []
     for t in doc:
         x = t.text
         if x.isalpha():
             out.append(x)
         elif not (t.is_punct or t.is_space):
             out.append(x.translate(_DIGITS))
+        else:
+            continue
+        starts.append(t.idx)
         if len(out) >= _MAX_TOKENS:
             break
     words = tuple(out)
@@ -66,7 +71,7 @@ def analyze(text: str, ruleset: Ruleset) -> Analysis:
     n_alpha = sum(map(str.isalpha, head))
     caps = sum(map(str.isupper, head)) / n_alpha if n_alpha else 0.0
     context = _hit_context(doc, reply, hits) if hits else ()
-    return Analysis(ext, reply, folded, words, hits, guess_language(words), caps, context)
+    return Analysis(ext, reply, folded, words, hits, guess_language(words), caps, context, tuple(starts))
 
 
 # Negations in the seven languages (folded). A negation just outside an opt-out hit

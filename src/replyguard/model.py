@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ class LinearModel:
     space: FeatureSpace
     card: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    # scoring caches (see score): word -> (cache row, n-gram count, word column)
+    _cache: tuple[dict[str, tuple[int, int, int]], np.ndarray] = field(init=False, repr=False)
+    _cache_lock: threading.Lock = field(init=False, repr=False)
+    _columns: dict[int, np.ndarray] = field(init=False, repr=False)
+    _bigrams: dict[str, dict[str, int]] = field(init=False, repr=False)
 
     @property
     def temperature(self) -> float:
@@ -81,54 +87,94 @@ class LinearModel:
         out: np.ndarray = e / e.sum()
         return out
 
-    def score(self, a: Analysis) -> tuple[np.ndarray, list[int], float]:
-        """Probabilities of one analysis by the fast path, plus the word and bigram
-        columns (for evidence) and the n-gram value they carry.
+    def score(self, a: Analysis) -> tuple[list[float], list[tuple[int, int, int]], float]:
+        """Probabilities of one analysis by the fast path, the word and bigram features
+        present (column, first word, last word: for evidence) and the n-gram value.
 
         The same numbers as ``proba(*space.vectorize(a))``: each distinct word's
-        rows (its word and character n-gram features) are summed once and cached.
+        rows (its word and character n-gram features) are summed once into a row
+        of a cache matrix, so a reply costs two gathers and a sum.
         """
-        space = self.space
-        idx = space.index
-        W = self.W
-        cache = self._word_vecs
-        vecs = []
-        ev_cols: list[int] = []
+        idx = self.space.index
+        rows, C = self._cache
+        bigrams = self._bigrams
+        word_rows: list[int] = []
+        big_cols: list[int] = []
+        ev: list[tuple[int, int, int]] = []
         n = 0
         prev: str | None = None
-        for w in a.words:
-            got = cache.get(w)
+        for i, w in enumerate(a.words):
+            got = rows.get(w)
             if got is None:
-                cols, count = space._word_indices(w)
-                vec = W[list(cols)].sum(axis=0, dtype=np.float64) if cols else np.zeros(W.shape[1])
-                j = idx.get("w=" + w, -1)
-                got = (vec, count, j)
-                if len(cache) > _CACHE_WORDS:
-                    cache.clear()
-                cache[w] = got
-            vecs.append(got[0])
+                got = self._add_word(w)
+                rows, C = self._cache
+            word_rows.append(got[0])
             n += got[1]
             if got[2] >= 0:
-                ev_cols.append(got[2])
+                ev.append((got[2], i, i))
             if prev is not None:
                 n += 1
-                jb = idx.get("b=" + prev + " " + w)
-                if jb is not None:
-                    ev_cols.append(jb)
-                    vecs.append(W[jb])
+                nxt = bigrams.get(prev)
+                if nxt is not None:
+                    jb = nxt.get(w)
+                    if jb is not None:
+                        big_cols.append(jb)
+                        ev.append((jb, i - 1, i))
             prev = w
         z = self.b.astype(np.float64)
         val = 0.0
         if n:
             val = 1.0 / math.sqrt(n)
-            z = z + np.add.reduce(vecs, dtype=np.float64) * val
+            acc = C[word_rows].sum(axis=0)
+            if big_cols:
+                acc += self.W[big_cols].sum(axis=0, dtype=np.float64)
+            z = z + acc * val
         rcols = [j for j in map(idx.get, rule_features(a.hits) + shape_features(a) + list(a.context)) if j is not None]
         if rcols:
-            z = z + W[rcols].sum(axis=0, dtype=np.float64)
-        return self._softmax(z), ev_cols, val
+            z = z + self.W[rcols].sum(axis=0, dtype=np.float64)
+        t = self.temperature
+        zs = [v / t for v in z.tolist()]
+        top = max(zs)
+        e = [math.exp(v - top) for v in zs]
+        total = sum(e)
+        return [v / total for v in e], ev, val
+
+    def intent_weights(self, k: int) -> np.ndarray:
+        """Column ``k`` of ``W`` as a contiguous vector (cached)."""
+        got = self._columns.get(k)
+        if got is None:
+            got = self._columns[k] = np.ascontiguousarray(self.W[:, k])
+        return got
+
+    def _add_word(self, w: str) -> tuple[int, int, int]:
+        """Sum a new word's rows into the cache matrix (a fresh matrix when full: a
+        thread still reading the old one keeps consistent numbers)."""
+        with self._cache_lock:
+            rows, C = self._cache
+            got = rows.get(w)
+            if got is not None:
+                return got
+            if len(rows) >= len(C):
+                rows, C = {}, np.zeros_like(C)
+            cols, count = self.space._word_indices(w)
+            r = len(rows)
+            if cols:
+                C[r] = self.W[list(cols)].sum(axis=0, dtype=np.float64)
+            got = (r, count, self.space.index.get("w=" + w, -1))
+            rows[w] = got
+            self._cache = (rows, C)
+            return got
 
     def __post_init__(self) -> None:
-        self._word_vecs: dict[str, tuple[np.ndarray, int, int]] = {}
+        self._cache = ({}, np.zeros((_CACHE_WORDS, self.W.shape[1]), dtype=np.float64))
+        self._cache_lock = threading.Lock()
+        self._columns = {}
+        # bigram columns as first word -> second word -> column: no string building per pair
+        self._bigrams = {}
+        for name, j in self.space.index.items():
+            if name.startswith("b="):
+                first, _, second = name[2:].partition(" ")
+                self._bigrams.setdefault(first, {})[second] = j
 
 
 def _sha256(path: Path) -> str:

@@ -33,6 +33,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from spacy.attrs import ORTH as _ORTH
+
 from ._text import fold, get_nlp
 from .errors import PatternError
 
@@ -363,6 +365,7 @@ class Ruleset:
         self._others = PhraseMatcher(vocab, attr="ORTH")
         self._n_matcher = 0
         self._fanout: dict[int, list[tuple[str, str | None]]] = {}
+        self._other_fanout: dict[int, dict[str, tuple[str, ...]]] = {}  # phrase -> pattern -> segments
         self._reach: dict[str, tuple[int, int]] = {}  # tokens a match may span left / right of its anchor
         compiled: list[tuple[str, list[_Seg | _Gap]]] = []
         for p in self.patterns:
@@ -424,13 +427,34 @@ class Ruleset:
             for text, doc in zip(texts, nlp.tokenizer.pipe(texts), strict=True):
                 key = f"{tag}\x1f{text}"
                 matcher.add(key, [doc])
-                self._fanout[vocab.strings.add(key)] = table[text]
+                if tag == "a":
+                    self._fanout[vocab.strings.add(key)] = table[text]
+                else:
+                    by_pid: dict[str, list[str]] = {}
+                    for pid, seg in table[text]:
+                        by_pid.setdefault(pid, []).append(seg)  # type: ignore[arg-type]
+                    self._other_fanout[vocab.strings.add(key)] = {k: tuple(v) for k, v in by_pid.items()}
                 for _pid, seg in table[text]:
                     if seg is not None:
                         seg_len[seg] = max(seg_len.get(seg, 0), len(doc))
         self._plan: dict[str, tuple[str, tuple[_Seg | _Gap, ...], tuple[_Seg | _Gap, ...]]] = {}
+        # a pattern can match only if each of its other required segments has a phrase
+        # whose first word is in the Doc: checked on word hashes before any search
+        self._needs: dict[str, tuple[frozenset[int], ...]] = {}
+        strings = vocab.strings
+        first_token: dict[str, int] = {}  # "e-mail" is three tokens: its first is "e"
         for pid, elements in compiled:
             anchor = anchor_of[pid]
+            for el in elements:
+                if isinstance(el, _Seg):
+                    for ph in el.phrases:
+                        if ph[0] not in first_token:
+                            first_token[ph[0]] = strings.add(nlp.tokenizer(ph[0])[0].text)
+            self._needs[pid] = tuple(
+                frozenset(first_token[ph[0]] for ph in el.phrases)
+                for k, el in enumerate(elements)
+                if k != anchor and isinstance(el, _Seg) and not el.can_be_empty
+            )
             self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))
             self._plan[pid] = (
                 elements[anchor].key,  # type: ignore[union-attr]
@@ -464,6 +488,12 @@ class Ruleset:
             out.extend((fanout[k][0][0], s, e) for k, s, e in self._matcher(doc))
         if not active:
             return out
+        present = set(doc.to_array(_ORTH).tolist())
+        needs = self._needs
+        for pid in [pid for pid in active if any(present.isdisjoint(w) for w in needs[pid])]:
+            del active[pid]
+        if not active:
+            return out
         # the other segments, looked for only in windows around anchor hits
         windows: list[tuple[int, int]] = []
         for pid, spans in active.items():
@@ -477,14 +507,18 @@ class Ruleset:
                 merged[-1][1] = max(merged[-1][1], we)
             else:
                 merged.append([ws, we])
+        ofan = self._other_fanout
         for ws, we in merged:
             if we - ws < 1:
                 continue
             # (the PhraseMatcher reports offsets in the Doc, not in the Span)
             for k, s, e in self._others(doc[ws:we]):
-                for pid, seg in fanout[k]:
-                    if pid in active and seg is not None:
-                        add(seg, s, e)
+                fan = ofan[k]
+                for pid in active:
+                    segs = fan.get(pid)
+                    if segs:
+                        for seg in segs:
+                            add(seg, s, e)
         plans = self._plan
         for pid in active:
             found = _run_compiled(plans[pid], by_start, by_end, n)

@@ -58,4 +58,34 @@ def test_thresholds_are_recall_first():
     thr = t["do_not_email"]
     assert (pos >= thr).mean() >= 0.9
     lo, hi = t["needs_review"]
-    assert lo <= hi == thr
+    assert lo <= hi == max(thr, t["do_not_email_without_rule"])
+    assert t["do_not_email_without_rule"] == thr  # no rule evidence given: one group
+
+
+def test_thresholds_use_rule_evidence():
+    # opt-outs with a rule hit score low but nothing else with a rule hit does; without a
+    # rule hit, look-alikes reach 0.5: the two groups need different thresholds
+    rng = np.random.default_rng(1)
+    pos_rule = rng.uniform(0.2, 1.0, 150)
+    neg_rule = rng.uniform(0.0, 0.15, 20)
+    pos_model = rng.uniform(0.6, 1.0, 50)
+    neg_model = rng.uniform(0.0, 0.55, 400)
+    p = np.concatenate([pos_rule, neg_rule, pos_model, neg_model])
+    y = np.concatenate([np.ones(150, bool), np.zeros(20, bool), np.ones(50, bool), np.zeros(400, bool)])
+    live = np.concatenate([np.ones(170, bool), np.zeros(450, bool)])
+    t = choose_thresholds(p, y, 0.98, 0.995, live_rule=live)
+    t_rule, t_model = t["do_not_email"], t["do_not_email_without_rule"]
+    assert t_rule < 0.25 < 0.55 < t_model
+    flagged = np.where(live, p >= t_rule, p >= t_model)
+    assert (flagged & y).sum() / y.sum() >= 0.98
+    assert (flagged & y).sum() / flagged.sum() >= 0.95
+    # one threshold for both groups cannot do as well
+    single = choose_thresholds(p, y, 0.98, 0.995)["do_not_email"]
+    assert ((p >= single) & y).sum() / (p >= single).sum() < (flagged & y).sum() / flagged.sum()
+
+
+def test_verdict_threshold_follows_the_rule_evidence():
+    clf = ReplyClassifier.default()
+    m = clf.model
+    assert clf.classify("Please unsubscribe me from this list.").threshold == m.threshold
+    assert clf.classify("Thanks, see you on Tuesday.").threshold == m.threshold_without_rule

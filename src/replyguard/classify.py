@@ -112,7 +112,6 @@ class ReplyClassifier:
         self, a: Analysis, p: list[float], ev: list[tuple[int, int, int]], val: float, headers: HeaderCues | None
     ) -> Verdict:
         model = self.model
-        thr = model.threshold
         lo, _hi = model.review_band
         p_dne = float(p[_I_DNE])
         flags: list[str] = []
@@ -140,6 +139,7 @@ class ReplyClassifier:
                              to_orig(h.start), to_orig(h.end), a.reply_text[h.start : h.end],
                              self._rule_push.get(h.id, 0.0))
                 )
+        thr = model.threshold if live_dne else model.threshold_without_rule
         dne = p_dne >= thr
         if not a.words:
             # only the contact's own words can make a reply do_not_email

@@ -2,17 +2,18 @@
 
 Layout of ``data/``::
 
-    train_pass/*.jsonl   the training authoring pass (train + dev come from here)
+    train_pass/*.jsonl   the training authoring passes (train comes from here)
+    dev_pass/*.jsonl     the development pass, written separately (dev: model
+                         selection, calibration and thresholds)
     test_pass/*.jsonl    the test authoring pass, written separately
     splits/train.jsonl, dev.jsonl, test.jsonl, manifest.json   (made by ``build``)
 
 Each record: ``{"text": str, "intent": one of the six, "lang": "en"|..., "tags": [str, ...]}``.
 
-Splits are fixed and reproducible: near-duplicates (same reply text after
-zoning and normalisation, or word-trigram Jaccard >= 0.7) form one group, and
-a group goes to train or dev as a whole by a hash of its members; training
-items that nearly duplicate a test item are dropped, so nothing straddles
-train and test.
+Splits are fixed and reproducible: training items that nearly duplicate a dev
+or test item (same words after normalisation, or word-trigram Jaccard >= 0.7)
+are dropped, and so are dev items that nearly duplicate a test item, so nothing
+straddles two splits.
 """
 
 from __future__ import annotations
@@ -152,10 +153,16 @@ def _near_duplicate_pairs(shingles: list[frozenset[str]], threshold: float) -> I
 
 
 def build(data_dir: str | Path, *, dev_fraction: float = 0.15, jaccard: float = 0.7) -> dict[str, Any]:
-    """Make ``splits/{train,dev,test}.jsonl`` and ``splits/manifest.json`` from the passes."""
+    """Make ``splits/{train,dev,test}.jsonl`` and ``splits/manifest.json`` from the passes.
+
+    ``dev`` is the development pass (``dev_pass/``) when there is one; without it,
+    a ``dev_fraction`` cut of the training pass (near-duplicate groups kept whole).
+    """
     d = Path(data_dir)
     train_pool = load_records([d / "train_pass"])
     test = load_records([d / "test_pass"])
+    dev_pass = load_records([d / "dev_pass"]) if (d / "dev_pass").is_dir() else []
+
     # exact duplicates inside a pass are dropped (first wins)
     def dedupe(recs: list[Record]) -> list[Record]:
         seen: set[str] = set()
@@ -168,37 +175,43 @@ def build(data_dir: str | Path, *, dev_fraction: float = 0.15, jaccard: float = 
             out.append(r)
         return out
 
-    train_pool, test = dedupe(train_pool), dedupe(test)
-    pool_sh = [_shingles(_norm_words(r.text)) for r in train_pool]
-    test_sh = [_shingles(_norm_words(r.text)) for r in test]
-    # drop training items that nearly duplicate a test item
-    allsh = pool_sh + test_sh
-    n_pool = len(pool_sh)
+    train_pool, test, dev_pass = dedupe(train_pool), dedupe(test), dedupe(dev_pass)
+    # held-out items (test, then the dev pass) win over training items that nearly
+    # duplicate them; a dev item that nearly duplicates a test item is dropped too
+    held = test + dev_pass
+    n_pool, n_test = len(train_pool), len(test)
+    allsh = [_shingles(_norm_words(r.text)) for r in train_pool + held]
     leak: set[int] = set()
+    dev_leak: set[int] = set()
     uf = _UnionFind(n_pool)
     for i, j in _near_duplicate_pairs(allsh, jaccard):
         if i < n_pool <= j:
             leak.add(i)
         elif j < n_pool:
             uf.union(i, j)
+        elif i < n_pool + n_test <= j:
+            dev_leak.add(j - n_pool - n_test)
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(n_pool):
         if i not in leak:
             groups[uf.find(i)].append(i)
     train: list[Record] = []
-    dev: list[Record] = []
+    dev: list[Record] = [r for k, r in enumerate(dev_pass) if k not in dev_leak]
     for members in groups.values():
         key = "|".join(sorted(hashlib.sha1(train_pool[i].text.encode()).hexdigest() for i in members))
         bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        (dev if bucket < dev_fraction else train).extend(train_pool[i] for i in members)
+        to_dev = not dev_pass and bucket < dev_fraction
+        (dev if to_dev else train).extend(train_pool[i] for i in members)
     # keep the authoring order inside each split (stable, readable diffs)
-    order = {id(r): k for k, r in enumerate(train_pool)}
+    order = {id(r): k for k, r in enumerate(train_pool + dev_pass)}
     train.sort(key=lambda r: order[id(r)])
     dev.sort(key=lambda r: order[id(r)])
     out_dir = d / "splits"
     out_dir.mkdir(exist_ok=True)
-    manifest: dict[str, Any] = {"jaccard_threshold": jaccard, "dev_fraction": dev_fraction,
-                                "dropped_for_test_overlap": len(leak), "splits": {}}
+    manifest: dict[str, Any] = {"jaccard_threshold": jaccard, "dev_fraction": None if dev_pass else dev_fraction,
+                                "dev_source": "dev_pass" if dev_pass else "train_pass",
+                                "dropped_for_test_overlap": len(leak), "dev_dropped_for_test_overlap": len(dev_leak),
+                                "splits": {}}
     for name, recs in (("train", train), ("dev", dev), ("test", test)):
         with open(out_dir / f"{name}.jsonl", "w", encoding="utf-8") as fh:
             for r in recs:
@@ -207,7 +220,7 @@ def build(data_dir: str | Path, *, dev_fraction: float = 0.15, jaccard: float = 
     with open(out_dir / "manifest.json", "w", encoding="utf-8") as fh:
         json.dump(manifest, fh, indent=2, sort_keys=True)
         fh.write("\n")
-    (d / "DATA_CARD.md").write_text(data_card(manifest, train_pool_n=len(train_pool) + len(leak)), encoding="utf-8")
+    (d / "DATA_CARD.md").write_text(data_card(manifest, train_pool_n=len(train_pool)), encoding="utf-8")
     return manifest
 
 
@@ -237,14 +250,20 @@ websites or projects. Names, companies and addresses are invented (example domai
   signatures, mobile footers and legal disclaimers, replies above (and below) a quoted copy
   of our outreach email in each mail client's localized style with an unsubscribe footer,
   HTML remnants, auto-replies, typos, all caps, emoji.
+- **Development pass** (`dev_pass/`): written separately from both other passes, by
+  authors who saw neither (hospitals, universities, trades, public offices, retirees,
+  non-native writers, regional variants of each language). It is the `dev` split: the
+  regularisation strength, the calibration temperature and the do-not-email threshold
+  are chosen on it, and its errors are where the rules and the training data grow from.
+  Choosing thresholds on text written in the training voice set them too high: unseen
+  phrasings score lower.
 - **Test pass** (`test_pass/`): written separately, by authors who never saw the training
   pass, in other voices and industries and with deliberately unusual phrasings, so that its
-  figures predict replies nobody here wrote.
-- **Splits** (`splits/`): `train` and `dev` come from the training pass; near-duplicates
-  (same zoned reply text, or word-trigram Jaccard >= {jaccard}) form groups and a group goes
-  to one side as a whole (by a hash of its members, {dev_pct:.0%} to dev). Training items
-  that nearly duplicate a test item are dropped ({dropped} dropped). `test` is the whole
-  test pass.
+  figures predict replies nobody here wrote. Nothing is tuned on it.
+- **Splits** (`splits/`): `train` is the training pass, `dev` the development pass, `test`
+  the test pass. Training items that nearly duplicate a dev or test item (same words
+  after normalisation, or word-trigram Jaccard >= {jaccard}) are dropped ({dropped}
+  dropped), and dev items that nearly duplicate a test item ({dev_dropped} dropped).
 - `hard_negative` marks every non-opt-out reply that a keyword filter or a careless reader
   would take for an opt-out: opt-out words in other senses, negations, our quoted footer,
   disclaimers, declines that do not ask to stop, address changes, resubscribe requests,
@@ -256,13 +275,14 @@ websites or projects. Names, companies and addresses are invented (example domai
 
 def data_card(manifest: dict[str, Any], *, train_pool_n: int) -> str:
     """The data card text for a build manifest."""
-    out = [_CARD_INTRO.format(jaccard=manifest["jaccard_threshold"], dev_pct=manifest["dev_fraction"],
-                              dropped=manifest["dropped_for_test_overlap"])]
+    out = [_CARD_INTRO.format(jaccard=manifest["jaccard_threshold"],
+                              dropped=manifest["dropped_for_test_overlap"],
+                              dev_dropped=manifest.get("dev_dropped_for_test_overlap", 0))]
     splits = manifest["splits"]
     total = sum(s["n"] for s in splits.values())
     hard = sum(s["hard_negatives"] for s in splits.values())
     out.append(f"{total} labelled replies after de-duplication ({train_pool_n} in the training pass before "
-               f"dropping test overlaps); {hard} hard negatives ({hard / total:.0%} of all).\n")
+               f"dropping dev and test overlaps); {hard} hard negatives ({hard / total:.0%} of all).\n")
     intents = [i.value for i in Intent]
     out.append("| split | n | " + " | ".join(intents) + " | hard negatives |")
     out.append("|---|---|" + "---|" * len(intents) + "---|")
@@ -315,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, s in manifest["splits"].items():
         print(f"{name:5s} n={s['n']:5d} hard_negatives={s['hard_negatives']:4d} {s['intent']}")
-    print(f"dropped {manifest['dropped_for_test_overlap']} training items that nearly duplicate test items")
+    print(f"dropped {manifest['dropped_for_test_overlap']} training items that nearly duplicate dev or test items, "
+          f"{manifest['dev_dropped_for_test_overlap']} dev items that nearly duplicate test items")
     return 0
 
 

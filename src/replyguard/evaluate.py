@@ -103,7 +103,8 @@ def evaluate(records: Sequence[Record], classify: Callable[[str], Verdict]) -> d
     if verdicts:
         report["model_version"] = verdicts[0].model_version
         report["ruleset_version"] = verdicts[0].ruleset_version
-        report["threshold"] = verdicts[0].threshold
+        # the thresholds applied (with and without a live opt-out rule hit)
+        report["thresholds"] = sorted({v.threshold for v in verdicts})
     return report
 
 
@@ -193,10 +194,10 @@ def plot_report(rep: dict[str, Any], path: str | Path) -> Path | None:
     pr = rep.get("pr_curve") or []
     if pr:
         ax2.plot([p[2] for p in pr], [p[1] for p in pr], marker=".")
-    thr = rep.get("threshold")
+    thr = ", ".join(str(t) for t in rep.get("thresholds", []))
     ax2.set_xlabel("recall (do_not_email)")
     ax2.set_ylabel("precision")
-    ax2.set_title(f"do_not_email precision-recall (threshold {thr})")
+    ax2.set_title(f"do_not_email precision-recall (thresholds {thr})")
     ax2.set_xlim(0, 1.02)
     ax2.set_ylim(0, 1.02)
     ax2.grid(True, alpha=0.3)

@@ -18,9 +18,9 @@ from ._text import fold, get_nlp, guess_language
 from .extract import Extraction, extract
 from .rules import RuleHit, Ruleset
 
-__all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "feature_counts"]
+__all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "feature_counts", "has_live_rule"]
 
-FEATURE_VERSION = "f3"
+FEATURE_VERSION = "f4"
 _CHAR_N = (3, 4, 5)
 _MAX_TOKENS = 400  # n-grams are read from the first tokens of the reply only
 # per-word caches (features and model) are cleared past this many words, so that a
@@ -103,10 +103,16 @@ _NOT_NAMES = frozenset(
 
 
 def _hit_context(doc: Any, reply: str, hits: tuple[RuleHit, ...]) -> tuple[str, ...]:
-    """Cues around live opt-out hits: a negation just outside, another channel nearby, or a
-    capitalised name inside or right after (a third person: "remove Jenna Holt from...")."""
+    """Cues around live opt-out hits: a negation just outside, another channel nearby, a
+    capitalised name inside or right after (a third person: "remove Jenna Holt from..."),
+    and the other rule labels found in the same reply."""
     out: set[str] = set()
     n = len(doc)
+    live = [h for h in hits if h.label in ("DNE", "DNE_KEYWORD") and h.vetoed_by is None]
+    if live:
+        # which other cues share the reply with a live opt-out: "unsubscribed by mistake,
+        # please put me back" (INTERESTED), "remove Tom, he retired" (WRONG_CONTACT)
+        out.update("n=dne+" + h.label for h in hits if h.label not in ("DNE", "DNE_KEYWORD"))
     for h in hits:
         if h.label not in ("DNE", "DNE_KEYWORD") or h.vetoed_by is not None:
             continue
@@ -125,6 +131,11 @@ def _hit_context(doc: Any, reply: str, hits: tuple[RuleHit, ...]) -> tuple[str, 
                 if not prev.is_space and prev.text not in (".", "!", "?", ":", '"', "-", "("):
                     out.add("n=name_near")
     return tuple(sorted(out))
+
+
+def has_live_rule(a: Analysis) -> bool:
+    """Whether an opt-out rule matched the reply and no veto cancelled it."""
+    return any(h.label in ("DNE", "DNE_KEYWORD") and h.vetoed_by is None for h in a.hits)
 
 
 _CHAR_MIN_WORD = 4  # short words (me, the, no) carry their own word feature only

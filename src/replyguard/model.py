@@ -62,6 +62,12 @@ class LinearModel:
         return float(self.card.get("thresholds", {}).get("do_not_email", 0.5))
 
     @property
+    def threshold_without_rule(self) -> float:
+        """The do-not-email threshold for replies without a live opt-out rule hit."""
+        t = self.card.get("thresholds", {})
+        return float(t.get("do_not_email_without_rule", t.get("do_not_email", 0.5)))
+
+    @property
     def review_band(self) -> tuple[float, float]:
         band = self.card.get("thresholds", {}).get("needs_review", [0.2, 0.5])
         return float(band[0]), float(band[1])

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from .corpus import Record, data_hash
-from .features import FEATURE_VERSION, Analysis, FeatureSpace, analyze, build_vocabulary
+from .features import (
+    FEATURE_VERSION,
+    Analysis,
+    FeatureSpace,
+    analyze,
+    build_vocabulary,
+    has_live_rule,
+)
 from .model import LinearModel, softmax_rows
 from .rules import Ruleset, default_ruleset
 from .verdict import INTENTS
@@ -77,43 +84,69 @@ def _fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
     return round(float(min(fine, key=nll)), 3)
 
 
+def _counts_at(scores: np.ndarray, pos: np.ndarray, cands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True and false positives of ``scores >= t`` for each candidate threshold ``t``."""
+    order = np.sort(scores[pos])
+    neg = np.sort(scores[~pos])
+    tp = len(order) - np.searchsorted(order, cands, side="left")
+    fp = len(neg) - np.searchsorted(neg, cands, side="left")
+    return tp.astype(np.float64), fp.astype(np.float64)
+
+
 def choose_thresholds(
-    p_dne: np.ndarray, is_dne: np.ndarray, target_recall: float, review_recall: float, beta: float = 2.0
+    p_dne: np.ndarray,
+    is_dne: np.ndarray,
+    target_recall: float,
+    review_recall: float,
+    beta: float = 2.0,
+    live_rule: np.ndarray | None = None,
+    min_precision: float = 0.9,
 ) -> dict[str, Any]:
-    """Recall-first thresholds from dev scores.
+    """Recall-first, evidence-aware thresholds from dev scores.
 
-    The do-not-email threshold maximises F-beta (beta=2: recall weighs four times
-    precision), but never sits above the highest threshold that keeps dev recall at
-    ``target_recall`` when that one is within reach of a useful precision; the
-    needs-review band reaches down to where dev recall is ``review_recall``.
+    Replies with a live opt-out rule hit and replies without one get their own
+    do-not-email threshold (explicit wording may pass at a lower score than a
+    reply the model alone suspects). The pair is the most precise one that keeps
+    dev recall at ``target_recall``, when its precision reaches ``min_precision``;
+    otherwise the pair maximising F-beta (beta=2: recall weighs four times
+    precision). The needs-review band reaches down to where dev recall is
+    ``review_recall``.
     """
+    p_dne = np.asarray(p_dne, dtype=np.float64)
+    is_dne = np.asarray(is_dne, dtype=bool)
+    live = np.zeros(len(p_dne), bool) if live_rule is None else np.asarray(live_rule, dtype=bool)
+    n_pos = int(is_dne.sum())
+    if n_pos == 0:
+        return {"do_not_email": 0.5, "do_not_email_without_rule": 0.5, "needs_review": [0.25, 0.5]}
+    cands = np.unique(np.concatenate([np.round(p_dne, 4), [1.01]]))
+    tp_r, fp_r = _counts_at(p_dne[live], is_dne[live], cands)
+    tp_n, fp_n = _counts_at(p_dne[~live], is_dne[~live], cands)
+    tp = tp_r[:, None] + tp_n[None, :]  # rows: threshold with a rule; columns: without
+    fp = fp_r[:, None] + fp_n[None, :]
+    rec = tp / n_pos
+    prec = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
+    ok = rec >= target_recall - 1e-12
+    if ok.any() and prec[ok].max() >= min_precision:
+        # most precise pair at the recall target; ties: more recall, then higher thresholds
+        key = np.where(ok, prec + rec * 1e-6, -1.0)
+    else:
+        f = np.divide((1 + beta**2) * prec * rec, beta**2 * prec + rec, out=np.zeros_like(tp),
+                      where=(beta**2 * prec + rec) > 0)
+        key = f
+    i, j = np.unravel_index(int(np.argmax(key)), key.shape)
+    t_rule, t_model = float(cands[i]), float(cands[j])
+    if not live.any():  # an empty group takes the other group's threshold
+        t_rule = t_model
+    elif live.all():
+        t_model = t_rule
     pos = np.sort(p_dne[is_dne])
-    if len(pos) == 0:
-        return {"do_not_email": 0.5, "needs_review": [0.25, 0.5]}
-
-    def at(recall: float) -> float:
-        k = math.floor((1 - recall) * len(pos))
-        return float(pos[min(k, len(pos) - 1)])
-
-    best_t, best_f = 0.5, -1.0
-    for t in np.unique(np.round(p_dne, 4)):
-        flagged = p_dne >= t
-        tp = float((flagged & is_dne).sum())
-        if tp == 0:
-            continue
-        prec = tp / flagged.sum()
-        rec = tp / is_dne.sum()
-        f = (1 + beta**2) * prec * rec / (beta**2 * prec + rec)
-        if f > best_f + 1e-12:
-            best_t, best_f = float(t), f
-    t_recall = at(target_recall)
-    flagged = p_dne >= t_recall
-    prec_at_target = float((flagged & is_dne).sum() / max(1, flagged.sum()))
-    thr = t_recall if prec_at_target >= 0.9 else best_t
-    lo = min(at(review_recall), thr)
-    thr = round(max(thr - 1e-4, 0.01), 4)
-    lo = round(max(min(lo - 1e-4, thr), 0.005), 4)
-    return {"do_not_email": thr, "needs_review": [lo, thr]}
+    k = math.floor((1 - review_recall) * len(pos))
+    lo = min(float(pos[min(k, len(pos) - 1)]), t_rule, t_model)
+    t_rule = round(min(max(t_rule - 1e-4, 0.01), 1.0), 4)
+    t_model = round(min(max(t_model - 1e-4, 0.01), 1.0), 4)
+    lo = round(max(min(lo - 1e-4, t_rule, t_model), 0.005), 4)
+    return {"do_not_email": t_rule, "do_not_email_without_rule": t_model,
+            "needs_review": [lo, max(t_rule, t_model)]}
 
 
 def _metrics(y: np.ndarray, pred: np.ndarray, dne_pred: np.ndarray) -> dict[str, float]:
@@ -127,7 +160,7 @@ def _metrics(y: np.ndarray, pred: np.ndarray, dne_pred: np.ndarray) -> dict[str,
     }
 
 
-def _decide(p: np.ndarray, thr: float) -> tuple[np.ndarray, np.ndarray]:
+def _decide(p: np.ndarray, thr: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dne = p[:, 0] >= thr
     other = 1 + p[:, 1:].argmax(axis=1)
     return np.where(dne, 0, other), dne
@@ -163,6 +196,7 @@ def fit(
                                           "DNE_KEYWORD_VETOED")]
     langs = [f"s=lang_{lang}" for lang in ("en", "es", "fr", "de", "pt", "it", "nl")]
     langs += ["n=neg_before", "n=neg_after", "n=channel", "n=name_near"]
+    langs += [f"n=dne+{lab}" for lab in ("VETO", "OOO", "WRONG_CONTACT", "NOT_INTERESTED", "INTERESTED", "OTHER")]
     vocab = build_vocabulary(a_train, min_df_words=cfg.min_df_words, min_df_chars=cfg.min_df_chars,
                              extra=rule_names + label_names + list(_SHAPES) + langs)
     if not cfg.use_rules:
@@ -192,8 +226,13 @@ def fit(
     z_dev = Xd @ W + b
     T = _fit_temperature(np.asarray(z_dev, dtype=np.float64), yd)
     p_dev = softmax_rows(np.asarray(z_dev, dtype=np.float64), T)
-    thresholds = choose_thresholds(p_dev[:, 0], yd == 0, cfg.target_recall, cfg.review_recall)
-    pred, dne = _decide(p_dev, thresholds["do_not_email"])
+    live_dev = np.asarray([has_live_rule(a) for a in a_dev], dtype=bool)
+    if not cfg.use_rules:
+        live_dev[:] = False
+    thresholds = choose_thresholds(p_dev[:, 0], yd == 0, cfg.target_recall, cfg.review_recall,
+                                   live_rule=live_dev)
+    pred, dne = _decide(p_dev, np.where(live_dev, thresholds["do_not_email"],
+                                        thresholds["do_not_email_without_rule"]))
     dev_metrics = {k: round(v, 4) for k, v in _metrics(yd, pred, dne).items()}
     import scipy
     import spacy
@@ -208,10 +247,11 @@ def fit(
                       "max_iter": cfg.max_iter, "C_grid": grid_report},
         "calibration": {"method": "temperature scaling on dev (NLL)", "temperature": T},
         "thresholds": thresholds,
-        "threshold_policy": (f"do_not_email threshold: the highest dev score keeping DNE recall >= "
-                             f"{cfg.target_recall} when precision there is >= 0.9, else the F2-optimal dev "
-                             f"score (recall weighs 4x precision); needs_review band starts where dev recall "
-                             f"reaches {cfg.review_recall}"),
+        "threshold_policy": (f"two do_not_email thresholds, one for replies with a live opt-out rule "
+                             f"hit and one for replies without: the most precise dev pair keeping DNE "
+                             f"recall >= {cfg.target_recall} when its precision is >= 0.9, else the "
+                             f"F2-optimal dev pair (recall weighs 4x precision); the needs_review band "
+                             f"starts where dev recall reaches {cfg.review_recall}"),
         "data": {"train_sha256": data_hash(train), "dev_sha256": data_hash(dev),
                  "n_train": len(train), "n_dev": len(dev)},
         "metrics": {"dev": dev_metrics},

@@ -180,3 +180,41 @@ def test_reply_whose_subject_mentions_unsubscribe_in_a_sentence_is_read_normally
     msg = _mail("From: a@example.com\nSubject: Re: how does your unsubscribe feature work?\n",
                 "Sounds good, Tuesday at 10 works.")
     assert not classify_email(msg).do_not_email
+
+
+_STOP_OFFERS = [
+    ("Yes please.", "On Tue, 3 Mar 2026 at 10:14, Ana Ruiz <ana@example.com> wrote:\n"
+     "> Should I stop reaching out? Totally fine if so.\n> Ana"),
+    ("Sí, por favor", "El mar, 3 mar 2026 a las 10:14, Ana Ruiz <ana@example.com> escribió:\n"
+     "> ¿Prefiere que dejemos de escribirle? Sin problema.\n"),
+    ("Ja, bitte.", "Am Di., 3. März 2026 um 10:14 Uhr schrieb Jan Vos <jan@example.com>:\n"
+     "> Soll ich Sie aus dem Verteiler austragen?\n"),
+    ("SIM", "Em ter., 3 de mar. de 2026 às 10:14, Ana <a@example.com> escreveu:\n"
+     "> Prefere que deixemos de lhe enviar estes e-mails? Responda SIM\n"),
+]
+
+
+@pytest.mark.parametrize(("answer", "quote"), _STOP_OFFERS)
+def test_short_answers_to_our_offer_to_stop_are_read_with_the_offer(answer, quote):
+    clf = ReplyClassifier.default()
+    yes = clf.analyze(f"{answer}\n\n{quote}")
+    assert "n=stop_offer_yes" in yes.context
+    no = clf.analyze(f"No, please keep writing.\n\n{quote}")
+    assert "n=stop_offer_no" in no.context and "n=stop_offer_yes" not in no.context
+    # the same answer above an email that offers nothing carries no such cue
+    plain = clf.analyze(f"{answer}\n\nOn Tue, 3 Mar 2026 at 10:14, Ana <a@example.com> wrote:\n> Want a demo?\n")
+    assert not any(c.startswith("n=stop_offer") for c in plain.context)
+    # a long reply is read on its own words
+    long = clf.analyze("Yes please, and " + "tell me more about the pricing tiers " * 3 + f"\n\n{quote}")
+    assert not any(c.startswith("n=stop_offer") for c in long.context)
+
+
+def test_yes_to_our_offer_to_stop_is_do_not_email():
+    answer, quote = _STOP_OFFERS[0]
+    assert classify_reply(f"{answer}\n\n{quote}").do_not_email
+    assert not classify_reply(f"No, don't stop, we're interested! Call me Monday.\n\n{quote}").do_not_email
+
+
+def test_an_opt_out_hit_beside_a_resubscribe_cue_is_a_feature():
+    a = ReplyClassifier.default().analyze("I unsubscribed last year, but please put me back on the list.")
+    assert any(c.startswith("n=dne+") for c in a.context)

@@ -127,3 +127,32 @@ NAME_TAIL = re.compile(
 CONTACT_LINE = re.compile(
     r"(?:\+?\d[\d\s().-]{6,}\d|https?://|www\.|\S+@\S+\.\w+|\|)"
 )
+
+# Our own email offering to stop ("Should I stop reaching out?", "shall I close your
+# file?"): a short "yes please" above it is an opt-out, a "no, don't" is not. Searched
+# in the quoted history (folded) of short replies only; bounded, no nested repeats.
+STOP_OFFER = re.compile(
+    r"\b(?:should|shall|can|may) (?:i|we) (?:just )?(?:stop|close|remove you|take you off|leave you alone|"
+    r"unsubscribe you|take you out)"
+    r"|\b(?:want|like|prefer) (?:me|us) to (?:stop|close|remove you|take you off|leave you alone)"
+    r"|\b(?:close|closing) (?:out )?(?:your|the) file\b"
+    r"|\b(?:dejo|dejamos|deje|dejemos) de (?:le |les |te |os )?(?:escribir|enviar|contactar|insistir)"
+    r"|\b(?:cierro|cerramos|cierre) (?:su|tu) (?:expediente|ficha|caso)"
+    r"|\b(?:paro|paramos|deixo|deixamos|deixemos|paremos) de (?:lhe |lhes |te |vos |o |a )?(?:escrever|enviar|mandar|contactar|insistir)"
+    r"|\b(?:encerro|encerramos|fecho|fechamos) (?:o )?(?:seu|teu) (?:cadastro|processo|contacto|contato)"
+    r"|\b(?:dois-je|devons-nous|faut-il|dois je|devons nous|faut il) (?:arreter|cesser|fermer|clore|vous retirer|vous desinscrire)"
+    r"|\b(?:je ferme|nous fermons|je clos|je cloture) (?:votre|ton) dossier"
+    r"|\b(?:soll|sollen|darf|durfen) (?:ich|wir) (?:[\w-]{1,20} ){0,5}(?:austragen|entfernen|nicht mehr|aufhoren|in ruhe lassen)"
+    r"|\b(?:akte|vorgang) (?:schliessen|schlieen|schlie\w{1,3}en)"
+    r"|\b(?:devo|dobbiamo|posso|possiamo) (?:smettere|chiudere|rimuoverla|rimuoverti|cancellarla|cancellarti|toglierla|toglierti)"
+    r"|\b(?:chiudo|chiudiamo) (?:la sua|la tua|il suo|il tuo) (?:pratica|scheda|fascicolo)"
+    r"|\b(?:zal|moet|zullen|moeten|mag) (?:ik|we|wij) (?:[\w-]{1,20} ){0,5}(?:stoppen|ophouden|uitschrijven|afmelden|met rust laten)"
+    r"|\bdossier (?:sluiten|afsluiten)\b"
+)
+# First words of a short answer to that offer.
+ANSWER_YES = frozenset(
+    "yes yeah yep yup ya sure please ok okay correct absolutely definitely indeed do go "
+    "si claro vale dale porfa oui ouais volontiers evidemment ja gerne bitte jawohl genau klar "
+    "sim pode certo certamente esatto graag jazeker prima akkoord".split()
+)
+ANSWER_NO = frozenset("no nope nah non nein nee neen nao don dont not never keep niet nicht".split())

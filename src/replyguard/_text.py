@@ -95,6 +95,15 @@ def get_nlp() -> Language:
                 from spacy.util import compile_infix_regex
 
                 nlp: Any = spacy.blank("xx")
+                # lexical attributes are computed in Python for every new word (each phrase
+                # word at ruleset compile, each unseen word of a reply); keep the ones
+                # patterns and the library read, drop shape, affixes, case flags, stop words
+                from spacy import attrs
+
+                keep = {attrs.LOWER, attrs.NORM, attrs.IS_ALPHA, attrs.IS_DIGIT, attrs.IS_SPACE,
+                        attrs.IS_PUNCT, attrs.LIKE_NUM, attrs.LIKE_EMAIL, attrs.LIKE_URL}
+                getters = nlp.vocab.lex_attr_getters
+                nlp.vocab.lex_attr_getters = {k: f for k, f in getters.items() if k in keep}
                 infixes = [*nlp.Defaults.infixes, r"'"]
                 nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
                 _nlp = nlp

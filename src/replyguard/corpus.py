@@ -246,7 +246,10 @@ websites or projects. Names, companies and addresses are invented (example domai
   and Portuguese, French and Italian, German and Dutch, written natively (regional
   variants, registers from formal to SMS-style), not translated; then a second pass per
   language group in new voices (small businesses, public sector, non-native writers,
-  phone typos). Formats: one-liners and bare keywords, full emails with sign-offs,
+  phone typos); a third; and a fourth pass aimed at what the earlier ones lacked:
+  indirect opt-outs without the usual words (sarcasm, a P.S., an opt-out buried in a long
+  email, answers to our own "should I stop?"), declines that do not ask to stop, and
+  other senses of stop / remove / cancel / unsubscribe, in every language. Formats: one-liners and bare keywords, full emails with sign-offs,
   signatures, mobile footers and legal disclaimers, replies above (and below) a quoted copy
   of our outreach email in each mail client's localized style with an unsubscribe footer,
   HTML remnants, auto-replies, typos, all caps, emoji.

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import _quote_patterns as qp
 from ._text import fold, get_nlp, guess_language
 from .extract import Extraction, extract
 from .rules import RuleHit, Ruleset
@@ -71,6 +72,8 @@ def analyze(text: str, ruleset: Ruleset) -> Analysis:
     n_alpha = sum(map(str.isalpha, head))
     caps = sum(map(str.isupper, head)) / n_alpha if n_alpha else 0.0
     context = _hit_context(doc, reply, hits) if hits else ()
+    if ext.quote_found and 0 < len(out) <= _SHORT_ANSWER:
+        context = context + _stop_offer_answer(text, ext, out)
     return Analysis(ext, reply, folded, words, hits, guess_language(words), caps, context, tuple(starts))
 
 
@@ -131,6 +134,24 @@ def _hit_context(doc: Any, reply: str, hits: tuple[RuleHit, ...]) -> tuple[str, 
                 if not prev.is_space and prev.text not in (".", "!", "?", ":", '"', "-", "("):
                     out.add("n=name_near")
     return tuple(sorted(out))
+
+
+_SHORT_ANSWER = 8  # words: a reply this short may answer a question in our quoted email
+
+
+def _stop_offer_answer(text: str, ext: Extraction, words: list[str]) -> tuple[str, ...]:
+    """Whether the quoted history offers to stop writing ("Should I close your file?"),
+    and whether the short reply opens with a yes or a no."""
+    end = ext.pieces[-1][1] if ext.pieces and not ext.is_html else 0
+    quoted = fold(text[end : end + 4000])
+    if qp.STOP_OFFER.search(quoted) is None:
+        return ()
+    first = words[0]
+    if first in qp.ANSWER_YES:
+        return ("n=stop_offer", "n=stop_offer_yes")
+    if first in qp.ANSWER_NO:
+        return ("n=stop_offer", "n=stop_offer_no")
+    return ("n=stop_offer",)
 
 
 def has_live_rule(a: Analysis) -> bool:

@@ -424,19 +424,24 @@ class Ruleset:
             texts = list(table)
             # tokenizing the joined words is faster than Doc(words=...) and gives the tokens
             # a reply would have
+            # phrases with the same fanout share one match key (fewer keys: a faster compile)
+            groups: dict[tuple[tuple[str, str | None], ...], list[Any]] = {}
             for text, doc in zip(texts, nlp.tokenizer.pipe(texts), strict=True):
-                key = f"{tag}\x1f{text}"
-                matcher.add(key, [doc])
-                if tag == "a":
-                    self._fanout[vocab.strings.add(key)] = table[text]
-                else:
-                    by_pid: dict[str, list[str]] = {}
-                    for pid, seg in table[text]:
-                        by_pid.setdefault(pid, []).append(seg)  # type: ignore[arg-type]
-                    self._other_fanout[vocab.strings.add(key)] = {k: tuple(v) for k, v in by_pid.items()}
-                for _pid, seg in table[text]:
+                fan = tuple(table[text])
+                groups.setdefault(fan, []).append(doc)
+                for _pid, seg in fan:
                     if seg is not None:
                         seg_len[seg] = max(seg_len.get(seg, 0), len(doc))
+            for n_key, (fan, docs) in enumerate(groups.items()):
+                key = f"{tag}\x1f{n_key}"
+                matcher.add(key, docs)
+                if tag == "a":
+                    self._fanout[vocab.strings.add(key)] = list(fan)
+                else:
+                    by_pid: dict[str, list[str]] = {}
+                    for pid, seg in fan:
+                        by_pid.setdefault(pid, []).append(seg)  # type: ignore[arg-type]
+                    self._other_fanout[vocab.strings.add(key)] = {k: tuple(v) for k, v in by_pid.items()}
         self._plan: dict[str, tuple[str, tuple[_Seg | _Gap, ...], tuple[_Seg | _Gap, ...]]] = {}
         # a pattern can match only if each of its other required segments has a phrase
         # whose first word is in the Doc: checked on word hashes before any search

@@ -196,6 +196,7 @@ def fit(
                                           "DNE_KEYWORD_VETOED")]
     langs = [f"s=lang_{lang}" for lang in ("en", "es", "fr", "de", "pt", "it", "nl")]
     langs += ["n=neg_before", "n=neg_after", "n=channel", "n=name_near"]
+    langs += ["n=stop_offer", "n=stop_offer_yes", "n=stop_offer_no"]
     langs += [f"n=dne+{lab}" for lab in ("VETO", "OOO", "WRONG_CONTACT", "NOT_INTERESTED", "INTERESTED", "OTHER")]
     vocab = build_vocabulary(a_train, min_df_words=cfg.min_df_words, min_df_chars=cfg.min_df_chars,
                              extra=rule_names + label_names + list(_SHAPES) + langs)

@@ -133,3 +133,22 @@ def test_long_input_is_truncated_at_the_cap():
 def test_non_str_raises_type_error_naming_the_type(bad):
     with pytest.raises(TypeError, match=type(bad).__name__):
         extract(bad)
+
+
+@pytest.mark.parametrize("sentence", [
+    "If you are not going to stop, delete my address now.",
+    "Si no es algo de energía renovable, no hace falta que me escriban más.",
+    "Ai sensi del GDPR vi chiedo di cancellare i miei dati.",
+    "Falls Sie diese Mails weiter schicken, melde ich das.",
+    "Se você não é o responsável, me tire da lista mesmo assim.",
+])
+def test_reply_sentences_that_open_like_a_disclaimer_are_kept(sentence):
+    e = extract(f"Hello,\n\n{sentence}\n\nThanks")
+    assert sentence in e.text
+    assert "disclaimer" not in e.removed
+
+
+def test_a_disclaimer_that_names_its_recipient_is_cut():
+    e = extract("Thanks, noted.\n\nIf you are not the intended recipient of this email, "
+                "please notify the sender and delete it.")
+    assert e.text == "Thanks, noted." and "disclaimer" in e.removed

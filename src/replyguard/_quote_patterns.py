@@ -74,22 +74,35 @@ MOBILE_FOOTER = re.compile(
 DISCLAIMER = re.compile(
     r"^\s*(?:\*+\s*)?(?:[^\n]{0,40}(?:confiden|riservat|vertraulich|vertrouwelijk|disclaimer|"
     r"privacy notice|aviso legal|privacidade|avertissement)[^\n]{0,25}:|confidential|confidentiality|privileged|disclaimer|important notice|"
-    r"notice:|this (?:e-?mail|message|communication|transmission)\b[^\n]{0,60}\b(?:confidential|"
+    r"this (?:e-?mail|message|communication|transmission)\b[^\n]{0,60}\b(?:confidential|"
     r"intended|privileged|may contain|contains)|the information (?:contained|in this)|"
-    r"if you (?:are not|have received|received) |please consider the environment|"
+    r"please consider the environment|"
     r"think before you print|aviso legal|aviso de confidencialidad|confidencialidad|"
     r"este (?:mensaje|correo|e-?mail)\b[^\n]{0,60}\b(?:confidencial|destinatario|dirigido|"
-    r"contiene)|la informacion contenida|si (?:usted )?(?:no es|ha recibido)|"
+    r"contiene)|la informacion contenida|"
     r"avis de confidentialite|ce (?:message|courriel|e-?mail)\b[^\n]{0,60}\b(?:confidenti|"
-    r"destin|contien)|si vous (?:n'etes pas|avez recu)|les informations contenues|"
+    r"destin|contien)|les informations contenues|"
     r"haftungsausschluss|vertraulichkeit|diese (?:e-?mail|nachricht)\b[^\n]{0,60}\b(?:vertraulich|"
-    r"enthalt|bestimmt)|wenn sie nicht der|sollten sie diese|falls sie diese|"
+    r"enthalt|bestimmt)|"
     r"esta mensagem\b[^\n]{0,60}\b(?:confidencial|destinatario|contem)|"
-    r"este e-?mail\b[^\n]{0,60}\b(?:confidencial|destinatario)|se voce (?:nao e|recebeu)|"
+    r"este e-?mail\b[^\n]{0,60}\b(?:confidencial|destinatario)|"
     r"questo (?:messaggio|e-?mail)\b[^\n]{0,60}\b(?:riservat|destinat|confidenzial|contien)|"
-    r"le informazioni contenute|se (?:avete|hai) ricevuto|ai sensi del|"
+    r"le informazioni contenute|"
     r"dit (?:bericht|e-?mailbericht|e-?mail)\b[^\n]{0,60}\b(?:vertrouwelijk|uitsluitend|"
-    r"bestemd)|de informatie (?:in|verzonden)|indien u (?:niet|dit))"
+    r"bestemd)|de informatie (?:in|verzonden))"
+)
+# Openings that start a disclaimer only when a recipient / error / delete word follows
+# within a few lines (a disclaimer always says whom the message was meant for or that it
+# arrived in error): on their own they start ordinary sentences of a reply ("If you are
+# not going to stop...", "Si no es algo de energia...", "Ai sensi del GDPR cancellate...").
+DISCLAIMER_WEAK = re.compile(
+    r"^\s*(?:\*+\s*)?(?:notice:|if you (?:are not|have received|received) |si (?:usted )?(?:no es|ha recibido)|"
+    r"si vous (?:n'etes pas|avez recu)|wenn sie nicht der|sollten sie diese|falls sie diese|"
+    r"se voce (?:nao e|recebeu)|se (?:avete|hai) ricevuto|ai sensi del|indien u (?:niet|dit))"
+)
+DISCLAIMER_CUE = re.compile(
+    r"recipient|addressee|destinat|empfanger|adressat|geadresseerde|bestemd|intended|irrtum|"
+    r"per errore|por error|por engano|par erreur|in error|by mistake|erroneamente|abusivement|disclosure"
 )
 # A closing line: a valediction alone, optionally followed by a short name.
 VALEDICTION = re.compile(

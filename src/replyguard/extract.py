@@ -167,7 +167,10 @@ def _cut_signature(lines: list[_Line], removed: list[str]) -> list[_Line]:
             removed.append("mobile_footer")
             lines = lines[:k]
             break
-        if content_seen and qp.DISCLAIMER.match(f):
+        if content_seen and (qp.DISCLAIMER.match(f) or (
+            qp.DISCLAIMER_WEAK.match(f)
+            and qp.DISCLAIMER_CUE.search(" ".join(ln.folded for ln in lines[k : k + 4]))
+        )):
             removed.append("disclaimer")
             lines = lines[:k]
             break

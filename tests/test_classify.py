@@ -215,6 +215,10 @@ def test_yes_to_our_offer_to_stop_is_do_not_email():
     assert not classify_reply(f"No, don't stop, we're interested! Call me Monday.\n\n{quote}").do_not_email
 
 
-def test_an_opt_out_hit_beside_a_resubscribe_cue_is_a_feature():
-    a = ReplyClassifier.default().analyze("I unsubscribed last year, but please put me back on the list.")
-    assert any(c.startswith("n=dne+") for c in a.context)
+def test_other_cues_beside_a_live_opt_out_hit_are_features():
+    clf = ReplyClassifier.default()
+    a = clf.analyze("Not interested, please remove me from your list.")
+    assert "n=dne+NOT_INTERESTED" in a.context
+    # no live opt-out hit, no co-occurrence feature
+    b = clf.analyze("Not interested for now, maybe next year.")
+    assert not any(c.startswith("n=dne+") for c in b.context)

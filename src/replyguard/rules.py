@@ -394,13 +394,12 @@ class Ruleset:
         # the function words of the language guesser, without its content words
         everyday = set().union(*_LANG_WORDS.values()) - _CONTENT_WORDS
 
-        def weight(w: str) -> int:
-            # function words and punctuation are everywhere in replies, whatever df says
-            return df[w] + (1000 if w in everyday or not any(c.isalnum() for c in w) else 0)
+        # function words and punctuation are everywhere in replies, whatever df says
+        weight = {w: n + (1000 if w in everyday or not any(c.isalnum() for c in w) else 0) for w, n in df.items()}
 
         def commonness(seg: _Seg) -> int:
             # a segment hits as often as its most common phrase; a phrase as its rarest word
-            return max(min(weight(w) for w in ph) for ph in seg.phrases)
+            return max(min(map(weight.__getitem__, ph)) for ph in seg.phrases)
 
         anchor_phrases: dict[str, list[tuple[str, str | None]]] = {}
         other_phrases: dict[str, list[tuple[str, str | None]]] = {}
@@ -420,21 +419,23 @@ class Ruleset:
                     for ph in el.phrases:
                         target.setdefault(" ".join(ph), []).append((pid, el.key))
         self.n_phrases = len(set(anchor_phrases) | set(other_phrases))
+        # the PhraseMatcher takes a phrase as the ORTH ids of its tokens; each distinct
+        # whitespace-separated word is tokenized once (as a reply's text would be) instead
+        # of building one Doc per phrase (tens of thousands of Docs: seconds at start-up)
+        word_ids: dict[str, tuple[int, ...]] = {}
         for matcher, table, tag in ((self._anchors, anchor_phrases, "a"), (self._others, other_phrases, "o")):
-            texts = list(table)
-            # tokenizing the joined words is faster than Doc(words=...) and gives the tokens
-            # a reply would have
             # phrases with the same fanout share one match key (fewer keys: a faster compile)
-            groups: dict[tuple[tuple[str, str | None], ...], list[Any]] = {}
-            for text, doc in zip(texts, nlp.tokenizer.pipe(texts), strict=True):
-                fan = tuple(table[text])
-                groups.setdefault(fan, []).append(doc)
+            groups: dict[tuple[tuple[str, str | None], ...], list[tuple[int, ...]]] = {}
+            for text, fan_list in table.items():
+                fan = tuple(fan_list)
+                ids = self._phrase_ids(text, word_ids)
+                groups.setdefault(fan, []).append(ids)
                 for _pid, seg in fan:
                     if seg is not None:
-                        seg_len[seg] = max(seg_len.get(seg, 0), len(doc))
+                        seg_len[seg] = max(seg_len.get(seg, 0), len(ids))
             for n_key, (fan, docs) in enumerate(groups.items()):
                 key = f"{tag}\x1f{n_key}"
-                matcher.add(key, docs)
+                matcher.add(key, docs)  # type: ignore[arg-type]  # token-id tuples: see _phrase_ids
                 if tag == "a":
                     self._fanout[vocab.strings.add(key)] = list(fan)
                 else:
@@ -446,7 +447,6 @@ class Ruleset:
         # a pattern can match only if each of its other required segments has a phrase
         # whose first word is in the Doc: checked on word hashes before any search
         self._needs: dict[str, tuple[frozenset[int], ...]] = {}
-        strings = vocab.strings
         first_token: dict[str, int] = {}  # "e-mail" is three tokens: its first is "e"
         for pid, elements in compiled:
             anchor = anchor_of[pid]
@@ -454,7 +454,7 @@ class Ruleset:
                 if isinstance(el, _Seg):
                     for ph in el.phrases:
                         if ph[0] not in first_token:
-                            first_token[ph[0]] = strings.add(nlp.tokenizer(ph[0])[0].text)
+                            first_token[ph[0]] = self._phrase_ids(ph[0], word_ids)[0]
             self._needs[pid] = tuple(
                 frozenset(first_token[ph[0]] for ph in el.phrases)
                 for k, el in enumerate(elements)
@@ -466,6 +466,17 @@ class Ruleset:
                 tuple(el for el in elements[anchor + 1 :] if not (isinstance(el, _Gap) and el.hi == 0)),
                 tuple(el for el in elements[:anchor][::-1] if not (isinstance(el, _Gap) and el.hi == 0)),
             )
+
+    @staticmethod
+    def _phrase_ids(text: str, cache: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+        out: list[int] = []
+        for w in text.split():
+            got = cache.get(w)
+            if got is None:
+                nlp = get_nlp()
+                got = cache[w] = tuple(nlp.vocab.strings.add(t.text) for t in nlp.tokenizer(w))
+            out.extend(got)
+        return tuple(out)
 
     def __repr__(self) -> str:
         return f"Ruleset({str(self.pattern_dir)!r}, patterns={len(self.patterns)}, version={self.version!r})"

@@ -101,14 +101,17 @@ def choose_thresholds(
     beta: float = 2.0,
     live_rule: np.ndarray | None = None,
     min_precision: float = 0.9,
+    precision_slack: float = 0.01,
 ) -> dict[str, Any]:
     """Recall-first, evidence-aware thresholds from dev scores.
 
     Replies with a live opt-out rule hit and replies without one get their own
     do-not-email threshold (explicit wording may pass at a lower score than a
     reply the model alone suspects). The pair is the most precise one that keeps
-    dev recall at ``target_recall``, when its precision reaches ``min_precision``;
-    otherwise the pair maximising F-beta (beta=2: recall weighs four times
+    dev recall at ``target_recall``, when its precision reaches ``min_precision``
+    (of the pairs within ``precision_slack`` of that precision, the one with the most
+    dev recall: thresholds tuned to the last point of dev precision sit too high for
+    replies unlike dev); otherwise the pair maximising F-beta (beta=2: recall weighs four times
     precision). The needs-review band reaches down to where dev recall is
     ``review_recall``.
     """
@@ -127,8 +130,10 @@ def choose_thresholds(
     prec = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
     ok = rec >= target_recall - 1e-12
     if ok.any() and prec[ok].max() >= min_precision:
-        # most precise pair at the recall target; ties: more recall, then higher thresholds
-        key = np.where(ok, prec + rec * 1e-6, -1.0)
+        # at the recall target, the pairs within ``precision_slack`` of the most precise one;
+        # of those, the one with the most recall (a margin for replies unlike dev), then precision
+        near = ok & (prec >= prec[ok].max() - precision_slack)
+        key = np.where(near, rec + prec * 1e-3, -1.0)
     else:
         f = np.divide((1 + beta**2) * prec * rec, beta**2 * prec + rec, out=np.zeros_like(tp),
                       where=(beta**2 * prec + rec) > 0)
@@ -249,8 +254,9 @@ def fit(
         "calibration": {"method": "temperature scaling on dev (NLL)", "temperature": T},
         "thresholds": thresholds,
         "threshold_policy": (f"two do_not_email thresholds, one for replies with a live opt-out rule "
-                             f"hit and one for replies without: the most precise dev pair keeping DNE "
-                             f"recall >= {cfg.target_recall} when its precision is >= 0.9, else the "
+                             f"hit and one for replies without: of the dev pairs keeping DNE recall >= "
+                             f"{cfg.target_recall} and within 0.01 of the best precision there (if that "
+                             f"is >= 0.9), the one with the most dev recall, else the "
                              f"F2-optimal dev pair (recall weighs 4x precision); the needs_review band "
                              f"starts where dev recall reaches {cfg.review_recall}"),
         "data": {"train_sha256": data_hash(train), "dev_sha256": data_hash(dev),

@@ -46,6 +46,11 @@ class TrainConfig:
     min_df_chars: int = 3
     max_iter: int = 3000
     use_rules: bool = True  # False: a model-only baseline without rule features
+    # Train on each reply twice: as analysed, and with its rule-derived features removed.
+    # Rules written from the training errors fire on nearly every training opt-out, so a
+    # model fitted on them alone learns "opt-out = rule hit" and scores an opt-out in
+    # wording no rule knows near zero; the second copy makes the n-grams carry it too.
+    rule_dropout: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,6 +70,18 @@ def matrix(space: FeatureSpace, analyses: Sequence[Analysis]) -> Any:
                    shape=(len(analyses), len(space)))
     X.sum_duplicates()
     return X
+
+
+def _rule_derived(name: str) -> bool:
+    return name.startswith(("r=", "v=", "L=")) or (name.startswith("n=") and not name.startswith("n=stop_offer"))
+
+
+def _with_rule_dropout(X: Any, y: np.ndarray, vocab: Sequence[str]) -> tuple[Any, np.ndarray]:
+    """``X`` stacked on a copy of itself without rule-derived columns (and ``y`` twice)."""
+    from scipy.sparse import diags, vstack
+
+    keep = np.asarray([0.0 if _rule_derived(n) else 1.0 for n in vocab])
+    return vstack([X, X @ diags(keep)]).tocsr(), np.concatenate([y, y])
 
 
 def _labels(records: Sequence[Record]) -> np.ndarray:
@@ -102,6 +119,7 @@ def choose_thresholds(
     live_rule: np.ndarray | None = None,
     min_precision: float = 0.9,
     precision_slack: float = 0.01,
+    max_review_rate: float = 0.1,
 ) -> dict[str, Any]:
     """Recall-first, evidence-aware thresholds from dev scores.
 
@@ -113,7 +131,8 @@ def choose_thresholds(
     dev recall: thresholds tuned to the last point of dev precision sit too high for
     replies unlike dev); otherwise the pair maximising F-beta (beta=2: recall weighs four times
     precision). The needs-review band reaches down to where dev recall is
-    ``review_recall``.
+    ``review_recall``, or less far when that would hold back more than
+    ``max_review_rate`` of dev replies.
     """
     p_dne = np.asarray(p_dne, dtype=np.float64)
     is_dne = np.asarray(is_dne, dtype=bool)
@@ -137,7 +156,7 @@ def choose_thresholds(
     else:
         f = np.divide((1 + beta**2) * prec * rec, beta**2 * prec + rec, out=np.zeros_like(tp),
                       where=(beta**2 * prec + rec) > 0)
-        key = f
+        key = f + rec * 1e-9
     i, j = np.unravel_index(int(np.argmax(key)), key.shape)
     t_rule, t_model = float(cands[i]), float(cands[j])
     if not live.any():  # an empty group takes the other group's threshold
@@ -146,10 +165,18 @@ def choose_thresholds(
         t_model = t_rule
     pos = np.sort(p_dne[is_dne])
     k = math.floor((1 - review_recall) * len(pos))
-    lo = min(float(pos[min(k, len(pos) - 1)]), t_rule, t_model)
+    top = max(t_rule, t_model)  # the band is [lo, threshold of the reply's group)
+    lo = min(float(pos[min(k, len(pos) - 1)]), top)
+    # ... but a band that holds back more than ``max_review_rate`` of dev replies is no
+    # use to a pipeline: raise its floor until it holds back at most that many
+    thr_of = np.where(live, t_rule, t_model)
+    for cand in np.unique(np.concatenate([[lo], cands[cands > lo]])):
+        if cand >= top or ((p_dne >= cand) & (p_dne < thr_of)).mean() <= max_review_rate:
+            lo = min(float(cand), top)
+            break
     t_rule = round(min(max(t_rule - 1e-4, 0.01), 1.0), 4)
     t_model = round(min(max(t_model - 1e-4, 0.01), 1.0), 4)
-    lo = round(max(min(lo - 1e-4, t_rule, t_model), 0.005), 4)
+    lo = round(max(min(lo - 1e-4, max(t_rule, t_model)), 0.005), 4)
     return {"do_not_email": t_rule, "do_not_email_without_rule": t_model,
             "needs_review": [lo, max(t_rule, t_model)]}
 
@@ -210,6 +237,8 @@ def fit(
     space = FeatureSpace(vocab)
     X, Xd = matrix(space, a_train), matrix(space, a_dev)
     y, yd = _labels(train), _labels(dev)
+    if cfg.use_rules and cfg.rule_dropout:
+        X, y = _with_rule_dropout(X, y, vocab)
     say(f"{len(vocab)} features")
     best: tuple[float, float, Any] | None = None
     grid_report = []
@@ -250,7 +279,8 @@ def fit(
         "intents": [i.value for i in INTENTS],
         "n_features": len(vocab),
         "estimator": {"class": "sklearn.linear_model.LogisticRegression", "C": C, "seed": cfg.seed,
-                      "max_iter": cfg.max_iter, "C_grid": grid_report},
+                      "max_iter": cfg.max_iter, "C_grid": grid_report,
+                      "rule_dropout": bool(cfg.use_rules and cfg.rule_dropout)},
         "calibration": {"method": "temperature scaling on dev (NLL)", "temperature": T},
         "thresholds": thresholds,
         "threshold_policy": (f"two do_not_email thresholds, one for replies with a live opt-out rule "
@@ -258,7 +288,8 @@ def fit(
                              f"{cfg.target_recall} and within 0.01 of the best precision there (if that "
                              f"is >= 0.9), the one with the most dev recall, else the "
                              f"F2-optimal dev pair (recall weighs 4x precision); the needs_review band "
-                             f"starts where dev recall reaches {cfg.review_recall}"),
+                             f"starts where dev recall reaches {cfg.review_recall}, or higher if it would "
+                             f"hold back more than 10% of dev replies"),
         "data": {"train_sha256": data_hash(train), "dev_sha256": data_hash(dev),
                  "n_train": len(train), "n_dev": len(dev)},
         "metrics": {"dev": dev_metrics},

@@ -261,7 +261,8 @@ websites or projects. Names, companies and addresses are invented (example domai
   (`train_pass/devpass1_*`). The current `dev_pass/` was then written blind by new
   authors (veterinary clinics, sports clubs, tax advisers, theatres, nursing homes,
   fishermen's cooperatives...) and is used only to choose the regularisation strength,
-  the calibration temperature and the thresholds. Thresholds chosen on text written in
+  the calibration temperature and the thresholds. (Its German and Dutch replies share
+  many scenarios with its French ones, written in each language rather than translated.) Thresholds chosen on text written in
   the training voice, or on text the rules were grown from, sit too high or too low for
   replies nobody here wrote.
 - **Test pass** (`test_pass/`): written separately, by authors who never saw the training

@@ -222,3 +222,10 @@ def test_other_cues_beside_a_live_opt_out_hit_are_features():
     # no live opt-out hit, no co-occurrence feature
     b = clf.analyze("Not interested for now, maybe next year.")
     assert not any(c.startswith("n=dne+") for c in b.context)
+
+
+def test_an_email_address_beside_a_live_opt_out_hit_is_a_feature():
+    clf = ReplyClassifier.default()
+    a = clf.analyze("Please stop emailing this address, write to me at new.me@example.com instead.")
+    b = clf.analyze("Please stop emailing this address.")
+    assert "n=dne+email_address" in a.context and "n=dne+email_address" not in b.context

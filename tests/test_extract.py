@@ -152,3 +152,13 @@ def test_a_disclaimer_that_names_its_recipient_is_cut():
     e = extract("Thanks, noted.\n\nIf you are not the intended recipient of this email, "
                 "please notify the sender and delete it.")
     assert e.text == "Thanks, noted." and "disclaimer" in e.removed
+
+
+@pytest.mark.parametrize("disclaimer", [
+    "Der Inhalt dieser E-Mail ist vertraulich und ausschließlich für den bezeichneten Adressaten bestimmt.",
+    "De inhoud van dit bericht is vertrouwelijk en uitsluitend bestemd voor de geadresseerde.",
+    "The contents of this email are confidential and intended for the named recipient only.",
+])
+def test_disclaimers_opening_with_the_contents_of_this_message_are_cut(disclaimer):
+    e = extract(f"Back on Monday.\n\n{disclaimer} Please delete it if received in error.")
+    assert e.text == "Back on Monday." and "disclaimer" in e.removed

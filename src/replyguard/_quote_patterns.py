@@ -98,7 +98,9 @@ DISCLAIMER = re.compile(
 DISCLAIMER_WEAK = re.compile(
     r"^\s*(?:\*+\s*)?(?:notice:|if you (?:are not|have received|received) |si (?:usted )?(?:no es|ha recibido)|"
     r"si vous (?:n'etes pas|avez recu)|wenn sie nicht der|sollten sie diese|falls sie diese|"
-    r"se voce (?:nao e|recebeu)|se (?:avete|hai) ricevuto|ai sensi del|indien u (?:niet|dit))"
+    r"se voce (?:nao e|recebeu)|se (?:avete|hai) ricevuto|ai sensi del|indien u (?:niet|dit)|"
+    r"(?:the )?contents? of this (?:e-?mail|message)|der inhalt dieser|de inhoud van dit|"
+    r"le contenu de ce|il contenuto di questa|el contenido de este|o conteudo desta)"
 )
 DISCLAIMER_CUE = re.compile(
     r"recipient|addressee|destinat|empfanger|adressat|geadresseerde|bestemd|intended|irrtum|"

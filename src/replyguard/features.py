@@ -116,6 +116,9 @@ def _hit_context(doc: Any, reply: str, hits: tuple[RuleHit, ...]) -> tuple[str, 
         # which other cues share the reply with a live opt-out: "unsubscribed by mistake,
         # please put me back" (INTERESTED), "remove Tom, he retired" (WRONG_CONTACT)
         out.update("n=dne+" + h.label for h in hits if h.label not in ("DNE", "DNE_KEYWORD"))
+        # a new address in the reply ("stop using this one, write to me at ...")
+        if any(t.like_email for t in doc):
+            out.add("n=dne+email_address")
     for h in hits:
         if h.label not in ("DNE", "DNE_KEYWORD") or h.vetoed_by is not None:
             continue

@@ -50,7 +50,7 @@ class TrainConfig:
     # Rules written from the training errors fire on nearly every training opt-out, so a
     # model fitted on them alone learns "opt-out = rule hit" and scores an opt-out in
     # wording no rule knows near zero; the second copy makes the n-grams carry it too.
-    rule_dropout: bool = True
+    rule_dropout: float = 1.0  # weight of the copy without rule features (0: no copy)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -229,6 +229,7 @@ def fit(
     langs = [f"s=lang_{lang}" for lang in ("en", "es", "fr", "de", "pt", "it", "nl")]
     langs += ["n=neg_before", "n=neg_after", "n=channel", "n=name_near"]
     langs += ["n=stop_offer", "n=stop_offer_yes", "n=stop_offer_no"]
+    langs += ["n=dne+email_address"]
     langs += [f"n=dne+{lab}" for lab in ("VETO", "OOO", "WRONG_CONTACT", "NOT_INTERESTED", "INTERESTED", "OTHER")]
     vocab = build_vocabulary(a_train, min_df_words=cfg.min_df_words, min_df_chars=cfg.min_df_chars,
                              extra=rule_names + label_names + list(_SHAPES) + langs)
@@ -237,14 +238,17 @@ def fit(
     space = FeatureSpace(vocab)
     X, Xd = matrix(space, a_train), matrix(space, a_dev)
     y, yd = _labels(train), _labels(dev)
-    if cfg.use_rules and cfg.rule_dropout:
+    weights = None
+    if cfg.use_rules and cfg.rule_dropout > 0:
+        n = X.shape[0]
         X, y = _with_rule_dropout(X, y, vocab)
+        weights = np.concatenate([np.ones(n), np.full(n, float(cfg.rule_dropout))])
     say(f"{len(vocab)} features")
     best: tuple[float, float, Any] | None = None
     grid_report = []
     for C in cfg.C_grid:
         clf = LogisticRegression(C=C, max_iter=cfg.max_iter, random_state=cfg.seed)
-        clf.fit(X, y)
+        clf.fit(X, y, sample_weight=weights)
         p = clf.predict_proba(Xd)
         pred, dne = _decide(p, 0.5)
         m = _metrics(yd, pred, dne)
@@ -280,7 +284,7 @@ def fit(
         "n_features": len(vocab),
         "estimator": {"class": "sklearn.linear_model.LogisticRegression", "C": C, "seed": cfg.seed,
                       "max_iter": cfg.max_iter, "C_grid": grid_report,
-                      "rule_dropout": bool(cfg.use_rules and cfg.rule_dropout)},
+                      "rule_dropout_weight": float(cfg.rule_dropout) if cfg.use_rules else 0.0},
         "calibration": {"method": "temperature scaling on dev (NLL)", "temperature": T},
         "thresholds": thresholds,
         "threshold_policy": (f"two do_not_email thresholds, one for replies with a live opt-out rule "

@@ -249,7 +249,11 @@ websites or projects. Names, companies and addresses are invented (example domai
   phone typos); a third; and a fourth pass aimed at what the earlier ones lacked:
   indirect opt-outs without the usual words (sarcasm, a P.S., an opt-out buried in a long
   email, answers to our own "should I stop?"), declines that do not ask to stop, and
-  other senses of stop / remove / cancel / unsubscribe, in every language. Formats: one-liners and bare keywords, full emails with sign-offs,
+  other senses of stop / remove / cancel / unsubscribe, in every language; a fifth in new
+  voices aimed at the intents most often confused (other, interested, wrong_contact);
+  and a small targeted pass (`p6_short_*`) of short acknowledgements and declines,
+  complaints about having been removed, data-access requests, address changes and format
+  requests, which the first development pass showed the model taking for opt-outs. Formats: one-liners and bare keywords, full emails with sign-offs,
   signatures, mobile footers and legal disclaimers, replies above (and below) a quoted copy
   of our outreach email in each mail client's localized style with an unsubscribe footer,
   HTML remnants, auto-replies, typos, all caps, emoji.

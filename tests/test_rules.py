@@ -111,3 +111,13 @@ def test_compiled_token_patterns_match_like_the_matcher(tmp_path):
         want = {(s, e) for s, e in want if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e) for s2, e2 in want)}
         got = {(h.token_start, h.token_end) for h in rs.match(doc)}
         assert got == want, text
+
+
+def test_pattern_words_that_are_clitics_match_as_they_stand_in_text(tmp_path):
+    rs = Ruleset(_write(tmp_path, [
+        {"id": "en.veto.whos", "label": "VETO", "pattern": "who 's opting", "comment": "phrase"},
+        {"id": "en.dne.its", "label": "DNE", "pattern": [{"LOWER": "it"}, {"LOWER": "'s"}, {"LOWER": "enough"}],
+         "comment": "token pattern"},
+    ]))
+    ids = {h.id for h in explain("Who's opting me out? Anyway, it's enough now.", rs)}
+    assert ids == {"en.veto.whos", "en.dne.its"}

@@ -474,7 +474,10 @@ class Ruleset:
             got = cache.get(w)
             if got is None:
                 nlp = get_nlp()
-                got = cache[w] = tuple(nlp.vocab.strings.add(t.text) for t in nlp.tokenizer(w))
+                # a clitic written as its own pattern word ("'s") is tokenized as it stands
+                # in text, after a word ("who's" -> who, 's), not alone (' s)
+                toks = list(nlp.tokenizer("a" + w))[1:] if w.startswith("'") and len(w) > 1 else nlp.tokenizer(w)
+                got = cache[w] = tuple(nlp.vocab.strings.add(t.text) for t in toks)
             out.extend(got)
         return tuple(out)
 

@@ -229,3 +229,10 @@ def test_an_email_address_beside_a_live_opt_out_hit_is_a_feature():
     a = clf.analyze("Please stop emailing this address, write to me at new.me@example.com instead.")
     b = clf.analyze("Please stop emailing this address.")
     assert "n=dne+email_address" in a.context and "n=dne+email_address" not in b.context
+
+
+def test_rule_evidence_weights_point_the_way_the_rule_does():
+    live = classify_reply("Please take me off your list.")
+    assert all(e.weight > 0 for e in live.evidence if e.source == "rule")
+    vetoed = classify_reply("Please don't unsubscribe me, I read every issue.")
+    assert any(e.source == "veto" and e.weight < 0 for e in vetoed.evidence)

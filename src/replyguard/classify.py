@@ -17,7 +17,7 @@ from . import model as _model
 from .errors import ModelNotFoundError
 from .features import Analysis, analyze
 from .headers import HeaderCues, read_headers
-from .rules import Ruleset, default_ruleset
+from .rules import RuleHit, Ruleset, default_ruleset
 from .verdict import INTENTS, Evidence, Intent, Verdict
 
 __all__ = [
@@ -72,12 +72,13 @@ class ReplyClassifier:
         self.model = model
         self.ruleset = ruleset if ruleset is not None else default_ruleset()
         W = model.W
-        # each rule feature's push toward do_not_email, for evidence weights
+        # each rule feature's push toward do_not_email (its weight there minus its mean
+        # weight elsewhere), for evidence weights
         idx = model.space.index
-        self._rule_push = {
-            name[2:]: float(W[j, _I_DNE] - np.delete(W[j], _I_DNE).mean())
+        self._push = {
+            name: float(W[j, _I_DNE] - np.delete(W[j], _I_DNE).mean())
             for name, j in idx.items()
-            if name.startswith(("r=", "v="))
+            if name.startswith(("r=", "v=", "L="))
         }
 
     def __repr__(self) -> str:
@@ -137,7 +138,7 @@ class ReplyClassifier:
                 evidence.append(
                     Evidence(src, h.id if not h.vetoed_by else f"{h.id}~{h.vetoed_by}",
                              to_orig(h.start), to_orig(h.end), a.reply_text[h.start : h.end],
-                             self._rule_push.get(h.id, 0.0))
+                             self._hit_push(h))
                 )
         thr = model.threshold if live_dne else model.threshold_without_rule
         dne = p_dne >= thr
@@ -181,6 +182,15 @@ class ReplyClassifier:
             threshold=thr,
             flags=tuple(flags),
         )
+
+    def _hit_push(self, h: RuleHit) -> float:
+        """What one hit adds to the do-not-email logit: its own feature and its label's
+        (the label feature carries what the rules of a label share, so the rule's own
+        weight alone can even be negative)."""
+        push = self._push.get
+        if h.vetoed_by is not None:
+            return push("v=" + h.id, 0.0) + push("L=" + h.label + "_VETOED", 0.0)
+        return push("r=" + h.id, 0.0) + push("L=" + h.label, 0.0)
 
     def _model_evidence(
         self, a: Analysis, ev: list[tuple[int, int, int]], val: float, k: int, top: int = 3

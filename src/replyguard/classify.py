@@ -17,7 +17,7 @@ from . import model as _model
 from .errors import ModelNotFoundError
 from .features import Analysis, analyze
 from .headers import HeaderCues, read_headers
-from .rules import RuleHit, Ruleset, default_ruleset
+from .rules import OPT_OUT_LABELS, RuleHit, Ruleset, default_ruleset
 from .verdict import INTENTS, Evidence, Intent, Verdict
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "default_model_path",
 ]
 
-_DNE_LABELS = ("DNE", "DNE_KEYWORD")
 _I_DNE = 0
 _INTENT_NAMES = tuple(i.value for i in INTENTS)
 _I_OOO = INTENTS.index(Intent.OUT_OF_OFFICE)
@@ -131,9 +130,9 @@ class ReplyClassifier:
         to_orig = ext.to_original
         live_dne = False
         for h in a.hits:
-            if h.label in _DNE_LABELS and h.vetoed_by is None:
+            if h.live_opt_out:
                 live_dne = True
-            if h.label in _DNE_LABELS or h.label == "VETO" or h.vetoed_by:
+            if h.label in OPT_OUT_LABELS or h.label == "VETO" or h.vetoed_by:
                 src = "veto" if h.label == "VETO" else "rule"
                 evidence.append(
                     Evidence(src, h.id if not h.vetoed_by else f"{h.id}~{h.vetoed_by}",

@@ -17,9 +17,10 @@ from typing import Any
 from . import _quote_patterns as qp
 from ._text import fold, get_nlp, guess_language
 from .extract import Extraction, extract
-from .rules import RuleHit, Ruleset
+from .rules import LABELS, OPT_OUT_LABELS, RuleHit, Ruleset
 
-__all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "feature_counts", "has_live_rule"]
+__all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "feature_counts", "fixed_feature_names",
+           "has_live_rule"]
 
 FEATURE_VERSION = "f4"
 _CHAR_N = (3, 4, 5)
@@ -111,16 +112,15 @@ def _hit_context(doc: Any, reply: str, hits: tuple[RuleHit, ...]) -> tuple[str, 
     and the other rule labels found in the same reply."""
     out: set[str] = set()
     n = len(doc)
-    live = [h for h in hits if h.label in ("DNE", "DNE_KEYWORD") and h.vetoed_by is None]
-    if live:
+    if any(h.live_opt_out for h in hits):
         # which other cues share the reply with a live opt-out: "unsubscribed by mistake,
         # please put me back" (INTERESTED), "remove Tom, he retired" (WRONG_CONTACT)
-        out.update("n=dne+" + h.label for h in hits if h.label not in ("DNE", "DNE_KEYWORD"))
+        out.update("n=dne+" + h.label for h in hits if h.label not in OPT_OUT_LABELS)
         # a new address in the reply ("stop using this one, write to me at ...")
         if any(t.like_email for t in doc):
             out.add("n=dne+email_address")
     for h in hits:
-        if h.label not in ("DNE", "DNE_KEYWORD") or h.vetoed_by is not None:
+        if not h.live_opt_out:
             continue
         s, e = h.token_start, h.token_end
         for i in range(max(0, s - 4), min(n, e + 4)):
@@ -159,7 +159,7 @@ def _stop_offer_answer(text: str, ext: Extraction, words: list[str]) -> tuple[st
 
 def has_live_rule(a: Analysis) -> bool:
     """Whether an opt-out rule matched the reply and no veto cancelled it."""
-    return any(h.label in ("DNE", "DNE_KEYWORD") and h.vetoed_by is None for h in a.hits)
+    return any(h.live_opt_out for h in a.hits)
 
 
 _CHAR_MIN_WORD = 4  # short words (me, the, no) carry their own word feature only
@@ -200,6 +200,24 @@ def shape_features(a: Analysis) -> list[str]:
         out.append("s=quote_found")
     out.append("s=lang_" + a.language)
     return out
+
+
+_LANGS = ("en", "es", "fr", "de", "pt", "it", "nl")
+
+
+def fixed_feature_names(ruleset: Ruleset) -> list[str]:
+    """Every rule, label, shape and context feature the functions above can emit: a
+    model's vocabulary holds them all, seen in training or not."""
+    rules = [f"r={p.id}" for p in ruleset.patterns]
+    rules += [f"v={p.id}" for p in ruleset.patterns if p.label in OPT_OUT_LABELS]
+    labels = [f"L={lab}" for lab in LABELS] + [f"L={lab}_VETOED" for lab in OPT_OUT_LABELS]
+    shapes = [f"s={s}" for s in ("empty", "short", "medium", "long", "caps", "question", "exclaim",
+                                 "no_reply", "quote_found")]
+    shapes += [f"s=lang_{lang}" for lang in _LANGS]
+    context = ["n=neg_before", "n=neg_after", "n=channel", "n=name_near",
+               "n=stop_offer", "n=stop_offer_yes", "n=stop_offer_no", "n=dne+email_address"]
+    context += [f"n=dne+{lab}" for lab in LABELS if lab not in OPT_OUT_LABELS]
+    return rules + labels + shapes + context
 
 
 def rule_features(hits: Iterable[RuleHit]) -> list[str]:

@@ -38,7 +38,7 @@ from spacy.attrs import ORTH as _ORTH
 from ._text import fold, get_nlp
 from .errors import PatternError
 
-__all__ = ["LABELS", "RULESET_NAME", "RuleHit", "Ruleset", "default_ruleset"]
+__all__ = ["LABELS", "OPT_OUT_LABELS", "RULESET_NAME", "RuleHit", "Ruleset", "default_ruleset"]
 
 RULESET_NAME = "replyguard.rules.v1"
 LABELS = (
@@ -51,6 +51,7 @@ LABELS = (
     "INTERESTED",
     "OTHER",
 )
+OPT_OUT_LABELS = ("DNE", "DNE_KEYWORD")
 _ALLOWED_TOKEN_KEYS = {
     "LOWER", "ORTH", "TEXT", "NORM", "OP", "IS_PUNCT", "IS_DIGIT", "IS_ALPHA", "LIKE_NUM",
     "LIKE_EMAIL", "LIKE_URL", "LENGTH", "IS_SPACE",
@@ -72,6 +73,11 @@ class RuleHit:
     token_start: int
     token_end: int
     vetoed_by: str | None = None
+
+    @property
+    def live_opt_out(self) -> bool:
+        """An opt-out hit that no veto cancelled."""
+        return self.label in OPT_OUT_LABELS and self.vetoed_by is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,16 +453,11 @@ class Ruleset:
         # a pattern can match only if each of its other required segments has a phrase
         # whose first word is in the Doc: checked on word hashes before any search
         self._needs: dict[str, tuple[frozenset[int], ...]] = {}
-        first_token: dict[str, int] = {}  # "e-mail" is three tokens: its first is "e"
         for pid, elements in compiled:
             anchor = anchor_of[pid]
-            for el in elements:
-                if isinstance(el, _Seg):
-                    for ph in el.phrases:
-                        if ph[0] not in first_token:
-                            first_token[ph[0]] = self._phrase_ids(ph[0], word_ids)[0]
+            # (the first token of the first word: "e-mail" is three tokens, the first "e")
             self._needs[pid] = tuple(
-                frozenset(first_token[ph[0]] for ph in el.phrases)
+                frozenset(self._phrase_ids(ph[0], word_ids)[0] for ph in el.phrases)
                 for k, el in enumerate(elements)
                 if k != anchor and isinstance(el, _Seg) and not el.can_be_empty
             )
@@ -559,7 +560,7 @@ class Ruleset:
         n_tokens = len(doc)
         for pid, label, s, e in sorted(labelled, key=lambda h: (h[2], h[3], h[0])):
             vetoed: str | None = None
-            if label in ("DNE", "DNE_KEYWORD"):
+            if label in OPT_OUT_LABELS:
                 for vid, vs, ve in vetoes:
                     if vs < e and s < ve:
                         vetoed = vid
@@ -615,9 +616,9 @@ def _check_cases(path: Path, rs: Ruleset) -> list[str]:
                 continue
             case = json.loads(line)
             hits = explain(case["text"], rs)
-            live = [h.id for h in hits if h.label in ("DNE", "DNE_KEYWORD") and h.vetoed_by is None]
+            live = [h.id for h in hits if h.live_opt_out]
             if bool(live) != bool(case["dne"]):
-                shown = [(h.id, h.vetoed_by) for h in hits if h.label in ("DNE", "DNE_KEYWORD", "VETO")]
+                shown = [(h.id, h.vetoed_by) for h in hits if h.label in (*OPT_OUT_LABELS, "VETO")]
                 fails.append(f"{path.name}:{n}: expected dne={case['dne']}: {case['text']!r} hits={shown}")
     return fails
 

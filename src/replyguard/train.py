@@ -22,6 +22,7 @@ from .features import (
     FeatureSpace,
     analyze,
     build_vocabulary,
+    fixed_feature_names,
     has_live_rule,
 )
 from .model import LinearModel, softmax_rows
@@ -29,10 +30,6 @@ from .rules import Ruleset, default_ruleset
 from .verdict import INTENTS
 
 __all__ = ["TrainConfig", "choose_thresholds", "fit", "matrix"]
-
-_SHAPES = ("s=empty", "s=short", "s=medium", "s=long", "s=caps", "s=question", "s=exclaim",
-           "s=no_reply", "s=quote_found")
-
 
 @dataclass
 class TrainConfig:
@@ -221,18 +218,8 @@ def fit(
     say(f"analysing {len(train)} train and {len(dev)} dev replies")
     a_train = [analyze(r.text, rs) for r in train]
     a_dev = [analyze(r.text, rs) for r in dev]
-    rule_names = [f"r={p.id}" for p in rs.patterns] + [f"v={p.id}" for p in rs.patterns
-                                                         if p.label in ("DNE", "DNE_KEYWORD")]
-    label_names = [f"L={lab}" for lab in ("DNE", "DNE_KEYWORD", "VETO", "OOO", "WRONG_CONTACT",
-                                          "NOT_INTERESTED", "INTERESTED", "OTHER", "DNE_VETOED",
-                                          "DNE_KEYWORD_VETOED")]
-    langs = [f"s=lang_{lang}" for lang in ("en", "es", "fr", "de", "pt", "it", "nl")]
-    langs += ["n=neg_before", "n=neg_after", "n=channel", "n=name_near"]
-    langs += ["n=stop_offer", "n=stop_offer_yes", "n=stop_offer_no"]
-    langs += ["n=dne+email_address"]
-    langs += [f"n=dne+{lab}" for lab in ("VETO", "OOO", "WRONG_CONTACT", "NOT_INTERESTED", "INTERESTED", "OTHER")]
     vocab = build_vocabulary(a_train, min_df_words=cfg.min_df_words, min_df_chars=cfg.min_df_chars,
-                             extra=rule_names + label_names + list(_SHAPES) + langs)
+                             extra=fixed_feature_names(rs))
     if not cfg.use_rules:
         vocab = [n for n in vocab if not n.startswith(("r=", "v=", "L="))]
     space = FeatureSpace(vocab)

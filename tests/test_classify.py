@@ -236,3 +236,21 @@ def test_rule_evidence_weights_point_the_way_the_rule_does():
     assert all(e.weight > 0 for e in live.evidence if e.source == "rule")
     vetoed = classify_reply("Please don't unsubscribe me, I read every issue.")
     assert any(e.source == "veto" and e.weight < 0 for e in vetoed.evidence)
+
+
+@pytest.mark.parametrize("text", ["مرحبا بكم " * 500, "Γειά σου, τι κάνεις; " * 30, "Привет, как дела? " * 20])
+def test_a_reply_with_no_known_word_goes_to_a_person_not_to_do_not_email(text):
+    v = classify_reply(text)
+    assert not v.do_not_email and v.intent is Intent.OTHER
+    assert v.needs_review and "no_known_words" in v.flags
+
+
+def test_long_runs_without_spaces_are_tokenized_in_chunks_keeping_offsets():
+    from replyguard._text import tokenize
+
+    text = "!" * 1000 + " ok " + "🙂" * 500
+    doc = tokenize(text)
+    assert len(doc.text) == len(text)
+    assert max(len(run) for run in doc.text.split()) <= 64
+    v = classify_reply("🙂" * 20_000)
+    assert v.intent.value in {i.value for i in Intent}

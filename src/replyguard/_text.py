@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from spacy.language import Language
 
-__all__ = ["fold", "get_nlp", "guess_language"]
+__all__ = ["fold", "get_nlp", "guess_language", "tokenize"]
 
 _PUNCT_MAP = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u02bc": "'", "\u00b4": "'",
@@ -108,6 +108,22 @@ def get_nlp() -> Language:
                 nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
                 _nlp = nlp
     return _nlp
+
+
+# spaCy's tokenizer splits prefixes and suffixes off a whitespace-free chunk one at a time,
+# re-reading the rest each time: a run of thousands of emoji or "!!!" costs quadratic time
+# (seconds for 5,000 characters). No word or token of a reply is this long.
+_RUN_MAX = 64
+_LONG_RUN = re.compile(rf"\S{{{_RUN_MAX}}}")
+
+
+def tokenize(folded: str) -> Any:
+    """The spaCy ``Doc`` of folded text, built in linear time: every ``_RUN_MAX``-th
+    character of a longer whitespace-free run becomes a space (the length, and so every
+    offset, stays the same)."""
+    if len(folded) >= _RUN_MAX and _LONG_RUN.search(folded):
+        folded = _LONG_RUN.sub(lambda m: m.group(0)[:-1] + " ", folded)
+    return get_nlp().make_doc(folded)
 
 
 # Function words that identify a language in a few tokens. Each appears in

@@ -141,7 +141,12 @@ class ReplyClassifier:
                 )
         thr = model.threshold if live_dne else model.threshold_without_rule
         dne = p_dne >= thr
-        if not a.words:
+        unread = bool(a.words) and not live_dne and not any(map(model.space.knows, a.words))
+        if unread:
+            # not one word the model has seen (a script or language it was not trained on,
+            # noise): its score is only the bias and the shape, so a person must read it
+            flags.append("no_known_words")
+        if not a.words or unread:
             # only the contact's own words can make a reply do_not_email
             dne, intent = False, Intent.OTHER
         elif dne:
@@ -165,6 +170,7 @@ class ReplyClassifier:
             (lo <= score < thr)
             or (live_dne and not dne)
             or "no_reply_found" in flags
+            or unread
         )
         evidence.extend(self._model_evidence(a, ev, val, INTENTS.index(intent)))
         return Verdict(

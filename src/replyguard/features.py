@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _quote_patterns as qp
-from ._text import fold, get_nlp, guess_language
+from ._text import fold, guess_language, tokenize
 from .extract import Extraction, extract
 from .rules import LABELS, OPT_OUT_LABELS, RuleHit, Ruleset
 
@@ -53,7 +53,7 @@ def analyze(text: str, ruleset: Ruleset) -> Analysis:
     ext = extract(text)
     reply = ext.text
     folded = fold(reply)
-    doc = get_nlp().make_doc(folded)
+    doc = tokenize(folded)
     hits = tuple(ruleset.match(doc)) if len(doc) else ()
     out: list[str] = []
     starts: list[int] = []
@@ -263,6 +263,10 @@ class FeatureSpace:
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def knows(self, w: str) -> bool:
+        """Whether any feature of word ``w`` (the word, its character n-grams) is known."""
+        return bool(self._word_indices(w)[0])
 
     def _word_indices(self, w: str) -> tuple[tuple[int, ...], int]:
         """Columns of a word's own features (word, character n-grams) and how many

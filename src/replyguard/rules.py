@@ -35,7 +35,7 @@ from typing import Any
 
 from spacy.attrs import ORTH as _ORTH
 
-from ._text import fold, get_nlp
+from ._text import fold, get_nlp, tokenize
 from .errors import PatternError
 
 __all__ = ["LABELS", "OPT_OUT_LABELS", "RULESET_NAME", "RuleHit", "Ruleset", "default_ruleset"]
@@ -604,7 +604,7 @@ def default_ruleset() -> Ruleset:
 def explain(text: str, ruleset: Ruleset | None = None) -> list[RuleHit]:
     """Rule hits on ``text`` (folded and tokenized as the classifier does)."""
     rs = ruleset or default_ruleset()
-    return rs.match(get_nlp().make_doc(fold(text)))
+    return rs.match(tokenize(fold(text)))
 
 
 def _check_cases(path: Path, rs: Ruleset) -> list[str]:

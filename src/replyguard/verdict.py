@@ -75,7 +75,9 @@ class Verdict:
     ``"no_reply_found"`` (nothing of the contact's own above or below the
     quoted history: the thread was not classified as if it were the reply),
     ``"truncated"`` (input longer than the length cap), ``"html"``,
-    ``"quote_removed"``, ``"auto_submitted"`` (from headers), ``"empty"``.
+    ``"quote_removed"``, ``"auto_submitted"`` (from headers), ``"empty"``,
+    ``"no_known_words"`` (no word of the reply is known to the model, e.g. a language
+    it was not trained on: intent ``other``, ``needs_review`` set).
     """
 
     intent: Intent

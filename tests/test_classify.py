@@ -254,3 +254,10 @@ def test_long_runs_without_spaces_are_tokenized_in_chunks_keeping_offsets():
     assert max(len(run) for run in doc.text.split()) <= 64
     v = classify_reply("🙂" * 20_000)
     assert v.intent.value in {i.value for i in Intent}
+
+
+def test_classifier_built_from_a_path_says_to_use_load(tmp_path):
+    with pytest.raises(TypeError, match=r"str.*ReplyClassifier\.load"):
+        ReplyClassifier(str(tmp_path))
+    with pytest.raises(TypeError, match="ruleset must be"):
+        ReplyClassifier(ReplyClassifier.default().model, ruleset="en")

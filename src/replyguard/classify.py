@@ -68,6 +68,12 @@ class ReplyClassifier:
     """
 
     def __init__(self, model: _model.LinearModel, ruleset: Ruleset | None = None) -> None:
+        if not isinstance(model, _model.LinearModel):
+            hint = ("; for a model directory use ReplyClassifier.load(path)"
+                    if isinstance(model, (str, Path)) else "")
+            raise TypeError(f"model must be a replyguard LinearModel, got {type(model).__name__}{hint}")
+        if ruleset is not None and not isinstance(ruleset, Ruleset):
+            raise TypeError(f"ruleset must be a replyguard Ruleset or None, got {type(ruleset).__name__}")
         self.model = model
         self.ruleset = ruleset if ruleset is not None else default_ruleset()
         W = model.W

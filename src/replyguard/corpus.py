@@ -253,7 +253,13 @@ websites or projects. Names, companies and addresses are invented (example domai
   voices aimed at the intents most often confused (other, interested, wrong_contact);
   and a small targeted pass (`p6_short_*`) of short acknowledgements and declines,
   complaints about having been removed, data-access requests, address changes and format
-  requests, which the first development pass showed the model taking for opt-outs. Formats: one-liners and bare keywords, full emails with sign-offs,
+  requests, which the first development pass showed the model taking for opt-outs; and a
+  seventh pass (`p7_*`, 1,330 replies in new trades: dentists, parish offices, freight
+  forwarders, beekeepers, marinas...) of long non-opt-outs (detailed declines, orders,
+  redirections: the model leaned to opt-out on long text), short thanks and firm declines,
+  channel- and option-only stops, third-party removals, and idiomatic or buried opt-outs.
+  (Its Portuguese and Italian long replies reuse many of its Spanish situations, reworded.)
+  Formats: one-liners and bare keywords, full emails with sign-offs,
   signatures, mobile footers and legal disclaimers, replies above (and below) a quoted copy
   of our outreach email in each mail client's localized style with an unsubscribe footer,
   HTML remnants, auto-replies, typos, all caps, emoji.

@@ -42,6 +42,11 @@ class TrainConfig:
     min_df_words: int = 2
     min_df_chars: int = 3
     max_iter: int = 3000
+    # lbfgs stops at its default tolerance (1e-4) well short of the optimum, at a point
+    # that depends on float rounding: another CPU gave other weights and picked another C.
+    # Converged (the L2-regularised optimum is unique) the weights are the same anywhere,
+    # and on the blind dev split they are also better (precision at recall 0.98: .958 vs .949)
+    tol: float = 1e-6
     use_rules: bool = True  # False: a model-only baseline without rule features
     # Train on each reply twice: as analysed, and with its rule-derived features removed.
     # Rules written from the training errors fire on nearly every training opt-out, so a
@@ -234,7 +239,7 @@ def fit(
     best: tuple[float, float, Any] | None = None
     grid_report = []
     for C in cfg.C_grid:
-        clf = LogisticRegression(C=C, max_iter=cfg.max_iter, random_state=cfg.seed)
+        clf = LogisticRegression(C=C, max_iter=cfg.max_iter, tol=cfg.tol, random_state=cfg.seed)
         clf.fit(X, y, sample_weight=weights)
         p = clf.predict_proba(Xd)
         pred, dne = _decide(p, 0.5)
@@ -270,7 +275,7 @@ def fit(
         "intents": [i.value for i in INTENTS],
         "n_features": len(vocab),
         "estimator": {"class": "sklearn.linear_model.LogisticRegression", "C": C, "seed": cfg.seed,
-                      "max_iter": cfg.max_iter, "C_grid": grid_report,
+                      "max_iter": cfg.max_iter, "tol": cfg.tol, "C_grid": grid_report,
                       "rule_dropout_weight": float(cfg.rule_dropout) if cfg.use_rules else 0.0},
         "calibration": {"method": "temperature scaling on dev (NLL)", "temperature": T},
         "thresholds": thresholds,

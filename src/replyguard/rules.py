@@ -453,6 +453,8 @@ class Ruleset:
         # a pattern can match only if each of its other required segments has a phrase
         # whose first word is in the Doc: checked on word hashes before any search
         self._needs: dict[str, tuple[frozenset[int], ...]] = {}
+        # and it matches only where each of them has a hit (checked before the search)
+        self._required: dict[str, tuple[str, ...]] = {}
         for pid, elements in compiled:
             anchor = anchor_of[pid]
             # (the first token of the first word: "e-mail" is three tokens, the first "e")
@@ -460,6 +462,9 @@ class Ruleset:
                 frozenset(self._phrase_ids(ph[0], word_ids)[0] for ph in el.phrases)
                 for k, el in enumerate(elements)
                 if k != anchor and isinstance(el, _Seg) and not el.can_be_empty
+            )
+            self._required[pid] = tuple(
+                el.key for k, el in enumerate(elements) if k != anchor and isinstance(el, _Seg) and not el.can_be_empty
             )
             self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))
             self._plan[pid] = (
@@ -489,20 +494,13 @@ class Ruleset:
         out: list[tuple[str, int, int]] = []
         fanout = self._fanout
         n = len(doc)
+        # anchor hits of compiled patterns, by pattern (a pattern has one anchor segment)
         active: dict[str, list[tuple[int, int]]] = {}
-        by_start: dict[str, dict[int, list[int]]] = {}
-        by_end: dict[str, dict[int, list[int]]] = {}
-
-        def add(seg: str, s: int, e: int) -> None:
-            by_start.setdefault(seg, {}).setdefault(s, []).append(e)
-            by_end.setdefault(seg, {}).setdefault(e, []).append(s)
-
         for k, s, e in self._anchors(doc):
             for pid, seg in fanout[k]:
                 if seg is None:
                     out.append((pid, s, e))
                 else:
-                    add(seg, s, e)
                     active.setdefault(pid, []).append((s, e))
         if self._n_matcher:
             out.extend((fanout[k][0][0], s, e) for k, s, e in self._matcher(doc))
@@ -510,10 +508,22 @@ class Ruleset:
             return out
         present = set(doc.to_array(_ORTH).tolist())
         needs = self._needs
-        for pid in [pid for pid in active if any(present.isdisjoint(w) for w in needs[pid])]:
-            del active[pid]
+        # most anchor hits end here, before any segment bookkeeping
+        active = {pid: spans for pid, spans in active.items() if not any(present.isdisjoint(w) for w in needs[pid])}
         if not active:
             return out
+        by_start: dict[str, dict[int, list[int]]] = {}
+        by_end: dict[str, dict[int, list[int]]] = {}
+
+        def add(seg: str, s: int, e: int) -> None:
+            by_start.setdefault(seg, {}).setdefault(s, []).append(e)
+            by_end.setdefault(seg, {}).setdefault(e, []).append(s)
+
+        plans = self._plan
+        for pid, spans in active.items():
+            anchor = plans[pid][0]
+            for s, e in spans:
+                add(anchor, s, e)
         # the other segments, looked for only in windows around anchor hits
         windows: list[tuple[int, int]] = []
         for pid, spans in active.items():
@@ -534,13 +544,14 @@ class Ruleset:
             # (the PhraseMatcher reports offsets in the Doc, not in the Span)
             for k, s, e in self._others(doc[ws:we]):
                 fan = ofan[k]
-                for pid in active:
-                    segs = fan.get(pid)
-                    if segs:
-                        for seg in segs:
-                            add(seg, s, e)
-        plans = self._plan
+                # (a key's fanout can name a hundred patterns, or one: walk the smaller side)
+                for pid in fan.keys() & active.keys():
+                    for seg in fan[pid]:
+                        add(seg, s, e)
+        required = self._required
         for pid in active:
+            if not all(seg in by_start for seg in required[pid]):
+                continue  # a segment that must match found nothing
             found = _run_compiled(plans[pid], by_start, by_end, n)
             # keep maximal spans only: one hit per place, as the evidence shows it
             for s, e in found:

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import model as _model
 from .errors import ModelNotFoundError
-from .features import Analysis, analyze
+from .features import Analysis, analyze, analyze_many
 from .headers import HeaderCues, read_headers
 from .rules import OPT_OUT_LABELS, RuleHit, Ruleset, default_ruleset
 from .verdict import INTENTS, Evidence, Intent, Verdict
@@ -113,6 +113,15 @@ class ReplyClassifier:
         a = self.analyze(text)
         p, ev, val = self.model.score(a)
         return self._verdict(a, p, ev, val, headers)
+
+    def classify_many(self, texts: Sequence[str]) -> list[Verdict]:
+        """:meth:`classify` of each text (checked to be ``str`` by the caller), a stage
+        at a time over all of them (see :func:`~replyguard.features.analyze_many`)."""
+        verdicts = []
+        for a in analyze_many(texts, self.ruleset):
+            p, ev, val = self.model.score(a)
+            verdicts.append(self._verdict(a, p, ev, val, None))
+        return verdicts
 
     def _verdict(
         self, a: Analysis, p: list[float], ev: list[tuple[int, int, int]], val: float, headers: HeaderCues | None
@@ -319,9 +328,21 @@ def classify_reply(text: str, *, model: ReplyClassifier | str | Path | None = No
     return _resolve(model).classify(_check_text(text))
 
 
+# replies analysed together by classify_replies: past a hundred or so the stages stay in
+# the CPU caches as well as they will; more would only hold more Docs in memory at once
+_BLOCK = 256
+
+
+def _classify_blocks(clf: ReplyClassifier, texts: Sequence[str]) -> list[Verdict]:
+    out: list[Verdict] = []
+    for i in range(0, len(texts), _BLOCK):
+        out.extend(clf.classify_many(texts[i : i + _BLOCK]))
+    return out
+
+
 def _score_chunk(texts: Sequence[str], model_path: str | None) -> list[Verdict]:
     clf = ReplyClassifier.default() if model_path is None else ReplyClassifier.load(model_path)
-    return [clf.classify(t) for t in texts]
+    return _classify_blocks(clf, texts)
 
 
 def classify_replies(
@@ -346,8 +367,7 @@ def classify_replies(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if n_jobs == 1 or len(items) <= batch_size:
-        clf = _resolve(model)
-        return [clf.classify(t) for t in items]
+        return _classify_blocks(_resolve(model), items)
     from joblib import Parallel, delayed
 
     if isinstance(model, ReplyClassifier):

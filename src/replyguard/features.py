@@ -10,7 +10,7 @@ cache for character n-grams, no scikit-learn call).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,8 @@ from ._text import fold, guess_language, tokenize
 from .extract import Extraction, extract
 from .rules import LABELS, OPT_OUT_LABELS, RuleHit, Ruleset
 
-__all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "feature_counts", "fixed_feature_names",
-           "has_live_rule"]
+__all__ = ["FEATURE_VERSION", "Analysis", "FeatureSpace", "analyze", "analyze_many", "feature_counts",
+           "fixed_feature_names", "has_live_rule"]
 
 FEATURE_VERSION = "f4"
 _CHAR_N = (3, 4, 5)
@@ -50,11 +50,27 @@ _DIGITS = str.maketrans("123456789", "000000000")
 
 def analyze(text: str, ruleset: Ruleset) -> Analysis:
     """Zone, fold, tokenize once and apply the rules to ``text``."""
-    ext = extract(text)
+    return analyze_many([text], ruleset)[0]
+
+
+def analyze_many(texts: Sequence[str], ruleset: Ruleset) -> list[Analysis]:
+    """:func:`analyze` of each text, running each stage over all of them in turn.
+
+    The same analyses as one by one, about a quarter faster per reply in a batch of a
+    hundred or more: one reply's stages in turn (zoning regexes, tokenizer, matchers,
+    model tables) touch more code and data than the CPU caches hold, so going through
+    them reply by reply reloads each stage every time.
+    """
+    exts = [extract(t) for t in texts]
+    folded = [fold(e.text) for e in exts]
+    docs = [tokenize(f) for f in folded]
+    hits = [tuple(ruleset.match(doc)) if len(doc) else () for doc in docs]
+    return [_analysis(*args) for args in zip(texts, exts, folded, docs, hits, strict=True)]
+
+
+def _analysis(text: str, ext: Extraction, folded: str, doc: Any, hits: tuple[RuleHit, ...]) -> Analysis:
+    """The rest of :func:`analyze` once the reply is zoned, tokenized and matched."""
     reply = ext.text
-    folded = fold(reply)
-    doc = tokenize(folded)
-    hits = tuple(ruleset.match(doc)) if len(doc) else ()
     out: list[str] = []
     starts: list[int] = []
     for t in doc:

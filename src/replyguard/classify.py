@@ -6,7 +6,7 @@ import email
 import email.policy
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from email.message import Message
 from importlib import resources
 from pathlib import Path
@@ -47,6 +47,27 @@ def default_model_path() -> Path:
         f"the packaged model is missing (looked in {str(pkg)!r} and {str(repo)!r}); "
         "reinstall replyguard or pass a model directory"
     )
+
+
+# Replies analysed together by classify_many: past a hundred or so, each stage stays in the
+# CPU caches as well as it will; more would only hold more Docs in memory at once (the
+# character bound keeps a block of long replies small: a 100,000-character reply alone
+# makes a Doc of megabytes, and needs no company to keep its stages warm)
+_BLOCK_REPLIES = 256
+_BLOCK_CHARS = 200_000
+
+
+def _blocks(texts: Sequence[str]) -> Iterator[Sequence[str]]:
+    """Consecutive runs of ``texts`` of at most ``_BLOCK_REPLIES`` replies and, unless one
+    reply alone is longer, ``_BLOCK_CHARS`` characters."""
+    start, chars = 0, 0
+    for i, t in enumerate(texts):
+        if i > start and (i - start >= _BLOCK_REPLIES or chars + len(t) > _BLOCK_CHARS):
+            yield texts[start:i]
+            start, chars = i, 0
+        chars += len(t)
+    if start < len(texts):
+        yield texts[start:]
 
 
 def _check_text(text: object, what: str = "text") -> str:
@@ -116,11 +137,12 @@ class ReplyClassifier:
 
     def classify_many(self, texts: Sequence[str]) -> list[Verdict]:
         """:meth:`classify` of each text (checked to be ``str`` by the caller), a stage
-        at a time over all of them (see :func:`~replyguard.features.analyze_many`)."""
+        at a time over blocks of them (see :func:`~replyguard.features.analyze_many`)."""
         verdicts = []
-        for a in analyze_many(texts, self.ruleset):
-            p, ev, val = self.model.score(a)
-            verdicts.append(self._verdict(a, p, ev, val, None))
+        for block in _blocks(texts):
+            for a in analyze_many(block, self.ruleset):
+                p, ev, val = self.model.score(a)
+                verdicts.append(self._verdict(a, p, ev, val, None))
         return verdicts
 
     def _verdict(
@@ -328,21 +350,9 @@ def classify_reply(text: str, *, model: ReplyClassifier | str | Path | None = No
     return _resolve(model).classify(_check_text(text))
 
 
-# replies analysed together by classify_replies: past a hundred or so the stages stay in
-# the CPU caches as well as they will; more would only hold more Docs in memory at once
-_BLOCK = 256
-
-
-def _classify_blocks(clf: ReplyClassifier, texts: Sequence[str]) -> list[Verdict]:
-    out: list[Verdict] = []
-    for i in range(0, len(texts), _BLOCK):
-        out.extend(clf.classify_many(texts[i : i + _BLOCK]))
-    return out
-
-
 def _score_chunk(texts: Sequence[str], model_path: str | None) -> list[Verdict]:
     clf = ReplyClassifier.default() if model_path is None else ReplyClassifier.load(model_path)
-    return _classify_blocks(clf, texts)
+    return clf.classify_many(texts)
 
 
 def classify_replies(
@@ -367,7 +377,7 @@ def classify_replies(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if n_jobs == 1 or len(items) <= batch_size:
-        return _classify_blocks(_resolve(model), items)
+        return _resolve(model).classify_many(items)
     from joblib import Parallel, delayed
 
     if isinstance(model, ReplyClassifier):

@@ -355,3 +355,24 @@ def test_a_rerun_over_a_glob_does_not_read_its_own_output(tmp_path, capsys):
     assert score(pattern, "-o", tmp_path / "out.jsonl", "-j", "1", "--resume", "--json") == 1
     s = json.loads(capsys.readouterr().out)
     assert (s["read"], s["skipped"], s["scored"], s["rejected"]) == (23, 23, 0, 0)
+
+
+def test_a_reply_whose_classification_raises_is_a_reject_and_its_batch_is_scored(tmp_path, monkeypatch):
+    # a batch's texts are classified together; one that raises must not take the others with it
+    import replyguard.features as features
+
+    real = features.extract
+
+    def extract(text):
+        if text == "boom":
+            raise RuntimeError("cannot read this one")
+        return real(text)
+
+    monkeypatch.setattr(features, "extract", extract)
+    src = tmp_path / "r.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n"
+                           for i, t in (("a", "STOP"), ("b", "boom"), ("c", "Sounds good, Tuesday at 10?"))))
+    got = list(iter_scores(src, jobs=1))
+    assert [type(r).__name__ for r in got] == ["ScoredReply", "Rejected", "ScoredReply"]
+    assert got[1].reason == "classification failed: RuntimeError: cannot read this one"
+    assert [got[0].verdict.intent.value, got[2].verdict.intent.value] == ["do_not_email", "interested"]

@@ -178,12 +178,12 @@ def _score_batch(batch: list[tuple], spec: WorkerSpec, clf: Any) -> tuple[str, s
     full = spec.full
     out: list[tuple] = []
     append = out.append
+    text_verdicts = iter(_classify_texts(clf, [item[6] for item in batch if item[0] == TEXT]))
     for kind, file, line, index, rid, contact, payload, _pos in batch:
         if kind == TEXT:
-            try:
-                v = clf.classify(payload)
-            except Exception as exc:  # recorded as a reject, never swallowed
-                reason = f"classification failed: {type(exc).__name__}: {exc}"
+            v = next(text_verdicts)
+            if isinstance(v, Exception):  # recorded as a reject, never swallowed
+                reason = f"classification failed: {type(v).__name__}: {v}"
                 append(_reject(lines, file, line, index, rid, reason, payload[:200]))
                 continue
         elif kind == EMAIL:
@@ -218,6 +218,22 @@ def _score_batch(batch: list[tuple], spec: WorkerSpec, clf: Any) -> tuple[str, s
             append((SCORED, ScoredReply(rid, file, line, index, v, None if contact is None else str(contact)),
                     v.intent.value, v.do_not_email, v.needs_review))
     return clf.model.version, clf.ruleset.version, out
+
+
+def _classify_texts(clf: Any, texts: list[str]) -> list[Any]:
+    """The verdicts of a batch's texts, a stage at a time over all of them
+    (``classify_many``); if that raises, one by one, so that only the text at fault
+    gets the exception in place of its verdict."""
+    try:
+        return list(clf.classify_many(texts))
+    except Exception:
+        out: list[Any] = []
+        for t in texts:
+            try:
+                out.append(clf.classify(t))
+            except Exception as exc:
+                out.append(exc)
+        return out
 
 
 def _reject(lines: bool, file: str, line: int | None, index: int, rid: Any, reason: str, excerpt: str) -> tuple:

@@ -95,6 +95,23 @@ def test_classify_replies_matches_classify_reply_in_order():
     assert [v.to_dict() for v in classify_replies(texts, n_jobs=2, batch_size=2)] == one
 
 
+def test_classify_replies_repeated_texts_get_equal_verdicts_of_their_own():
+    texts = ["STOP", "Sounds good, Tuesday at 10?", "STOP", THREAD, "STOP", THREAD]
+    got = classify_replies(texts)
+    assert [v.to_dict() for v in got] == [classify_reply(t).to_dict() for t in texts]
+    got[0].scores["do_not_email"] = 0.0  # one caller's edit does not show in another's verdict
+    assert got[2].scores == got[4].scores == classify_reply("STOP").scores
+
+
+def test_classify_replies_in_blocks_matches_classify_reply(monkeypatch):
+    import replyguard.classify as classify
+
+    monkeypatch.setattr(classify, "_BLOCK_REPLIES", 2)
+    monkeypatch.setattr(classify, "_BLOCK_CHARS", 40)
+    texts = ["STOP", "x" * 100, "Sounds good, Tuesday at 10?", THREAD, "", "Please remove me.", "ok"]
+    assert [v.to_dict() for v in classify_replies(texts)] == [classify_reply(t).to_dict() for t in texts]
+
+
 def test_classify_replies_rejects_non_str_items_with_their_index():
     with pytest.raises(TypeError, match=r"texts\[1\]"):
         classify_replies(["ok", 3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import re
@@ -137,13 +138,29 @@ class ReplyClassifier:
 
     def classify_many(self, texts: Sequence[str]) -> list[Verdict]:
         """:meth:`classify` of each text (checked to be ``str`` by the caller), a stage
-        at a time over blocks of them (see :func:`~replyguard.features.analyze_many`)."""
+        at a time over blocks of them (see :func:`~replyguard.features.analyze_many`).
+
+        Identical texts (auto-replies, "STOP") are classified once; each repeat gets a
+        copy of the verdict with a ``scores`` dict of its own.
+        """
+        index: dict[str, int] = {}
+        for t in texts:
+            index.setdefault(t, len(index))
+        unique = list(index)
         verdicts = []
-        for block in _blocks(texts):
+        for block in _blocks(unique):
             for a in analyze_many(block, self.ruleset):
                 p, ev, val = self.model.score(a)
                 verdicts.append(self._verdict(a, p, ev, val, None))
-        return verdicts
+        if len(unique) == len(texts):
+            return verdicts
+        out = []
+        given = [False] * len(unique)
+        for t in texts:
+            k = index[t]
+            out.append(dataclasses.replace(verdicts[k], scores=dict(verdicts[k].scores)) if given[k] else verdicts[k])
+            given[k] = True
+        return out
 
     def _verdict(
         self, a: Analysis, p: list[float], ev: list[tuple[int, int, int]], val: float, headers: HeaderCues | None

@@ -509,9 +509,16 @@ class Ruleset:
         present = set(doc.to_array(_ORTH).tolist())
         needs = self._needs
         # most anchor hits end here, before any segment bookkeeping
-        active = {pid: spans for pid, spans in active.items() if not any(present.isdisjoint(w) for w in needs[pid])}
-        if not active:
+        kept: dict[str, list[tuple[int, int]]] = {}
+        for pid, spans in active.items():
+            for words in needs[pid]:
+                if present.isdisjoint(words):
+                    break
+            else:
+                kept[pid] = spans
+        if not kept:
             return out
+        active = kept
         by_start: dict[str, dict[int, list[int]]] = {}
         by_end: dict[str, dict[int, list[int]]] = {}
 

@@ -28,6 +28,18 @@ def test_fast_scoring_path_equals_the_training_vectorizer():
         assert np.allclose(slow, fast, atol=1e-5), text
 
 
+def test_scores_stay_right_when_the_word_cache_fills_mid_reply():
+    # a cache of 16 rows (more than any one sample's words, fewer than all of them) fills
+    # inside some samples: their earlier rows would index the old matrix while being
+    # summed from the new one
+    m = load(ReplyClassifier.default().model.path)
+    m._cache = ({}, np.zeros((16, m.W.shape[1])))
+    clf = ReplyClassifier(m)
+    for text in SAMPLES:
+        a = clf.analyze(text)
+        assert np.allclose(m.proba(*m.space.vectorize(a)), m.score(a)[0], atol=1e-5), text
+
+
 def test_vectorizer_reads_the_same_features_as_feature_counts():
     clf = ReplyClassifier.default()
     space = clf.model.space

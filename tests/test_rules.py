@@ -84,6 +84,8 @@ def test_bad_pattern_file_names_file_and_line(tmp_path):
         ({"id": "xx.a", "label": "DNE", "pattern": [{"POS": "VERB"}], "comment": "c"}, "not supported"),
         ({"id": "xx.a", "label": "DNE", "pattern": [{"LOWER": "a", "OP": "?"}, {"OP": "{0,2}"}, {"LOWER": "b"}],
           "comment": "c"}, "optional"),
+        ({"id": "xx.a", "label": "DNE", "pattern": [{"LOWER": {"IN": ["stop", "\n"]}}, {"LOWER": "x"}],
+          "comment": "c"}, "blank word"),
     ],
 )
 def test_invalid_patterns_are_rejected_with_a_reason(tmp_path, entry, match):

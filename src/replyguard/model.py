@@ -24,6 +24,7 @@ import numpy as np
 from .errors import ModelFileError, ModelNotFoundError
 from .features import (
     _CACHE_WORDS,
+    _MAX_TOKENS,
     FEATURE_VERSION,
     Analysis,
     FeatureSpace,
@@ -34,6 +35,7 @@ from .verdict import INTENTS
 
 __all__ = ["LinearModel", "load", "save"]
 
+assert _CACHE_WORDS > 2 * _MAX_TOKENS  # see LinearModel._gather
 _FILES = ("weights.npz", "features.json", "model_card.json")
 _DNE = 0  # INTENTS[0] is do_not_email
 
@@ -102,31 +104,7 @@ class LinearModel:
         of a cache matrix, so a reply costs two gathers and a sum.
         """
         idx = self.space.index
-        rows, C = self._cache
-        bigrams = self._bigrams
-        word_rows: list[int] = []
-        big_cols: list[int] = []
-        ev: list[tuple[int, int, int]] = []
-        n = 0
-        prev: str | None = None
-        for i, w in enumerate(a.words):
-            got = rows.get(w)
-            if got is None:
-                got = self._add_word(w)
-                rows, C = self._cache
-            word_rows.append(got[0])
-            n += got[1]
-            if got[2] >= 0:
-                ev.append((got[2], i, i))
-            if prev is not None:
-                n += 1
-                nxt = bigrams.get(prev)
-                if nxt is not None:
-                    jb = nxt.get(w)
-                    if jb is not None:
-                        big_cols.append(jb)
-                        ev.append((jb, i - 1, i))
-            prev = w
+        word_rows, big_cols, ev, n, C = self._gather(a.words)
         z = self.b.astype(np.float64)
         val = 0.0
         if n:
@@ -144,6 +122,46 @@ class LinearModel:
         e = [math.exp(v - top) for v in zs]
         total = sum(e)
         return [v / total for v in e], ev, val
+
+    def _gather(self, words: tuple[str, ...]) -> tuple[list[int], list[int], list[tuple[int, int, int]], int, np.ndarray]:
+        """Cache rows of the words, bigram columns, evidence candidates, the n-gram count
+        and the cache matrix the rows index into.
+
+        A new word may fill the cache, which then starts a fresh matrix: rows gathered
+        before that point into the old one, so the reply is gathered again (at most
+        once: a reply's words, at most ``_MAX_TOKENS``, fit many times in a fresh cache).
+        """
+        bigrams = self._bigrams
+        while True:
+            rows, C = self._cache
+            word_rows: list[int] = []
+            big_cols: list[int] = []
+            ev: list[tuple[int, int, int]] = []
+            n = 0
+            prev: str | None = None
+            swapped = False
+            for i, w in enumerate(words):
+                got = rows.get(w)
+                if got is None:
+                    got = self._add_word(w)
+                    rows, C2 = self._cache
+                    swapped = swapped or C2 is not C
+                    C = C2
+                word_rows.append(got[0])
+                n += got[1]
+                if got[2] >= 0:
+                    ev.append((got[2], i, i))
+                if prev is not None:
+                    n += 1
+                    nxt = bigrams.get(prev)
+                    if nxt is not None:
+                        jb = nxt.get(w)
+                        if jb is not None:
+                            big_cols.append(jb)
+                            ev.append((jb, i - 1, i))
+                prev = w
+            if not swapped:
+                return word_rows, big_cols, ev, n, C
 
     def intent_weights(self, k: int) -> np.ndarray:
         """Column ``k`` of ``W`` as a contiguous vector (cached)."""

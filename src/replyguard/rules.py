@@ -102,6 +102,12 @@ def _fold_token_pattern(tok: dict[str, Any]) -> dict[str, Any]:
                 val = {
                     k: ([fold(v) for v in vs] if isinstance(vs, list) else vs) for k, vs in val.items()
                 }
+            # a blank word compiles to an empty phrase, which would make its slot match
+            # any token; line breaks and spaces are matched with {"IS_SPACE": true}
+            words = [val] if isinstance(val, str) else val.get("IN", []) if isinstance(val, dict) else []
+            if any(isinstance(w, str) and not w.strip() for w in words):
+                raise PatternError(f"blank word in {tok!r}: a word slot cannot match whitespace; "
+                                   'use {"IS_SPACE": true}')
         out[key] = val
     return out
 

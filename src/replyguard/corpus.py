@@ -259,6 +259,14 @@ websites or projects. Names, companies and addresses are invented (example domai
   redirections: the model leaned to opt-out on long text), short thanks and firm declines,
   channel- and option-only stops, third-party removals, and idiomatic or buried opt-outs.
   (Its Portuguese and Italian long replies reuse many of its Spanish situations, reworded.)
+  An eighth pass (`p8_*`, 960 replies) was written blind (its writers saw only the
+  labelling guide): three quarters look-alikes (the vocabulary of opting out in other
+  senses: cancelled orders, removed quote lines, "no more stock", "stop by our stand")
+  and a quarter opt-outs in everyday wording. Before it joined training, the rules were
+  scored on it once: a live opt-out hit on 5% of the look-alikes (34 of 646), none on 8%
+  of the opt-outs (18 of 214).
+  (Its Spanish, Italian and Portuguese files share many situations with the
+  French one, and about half of its Dutch look-alikes with the German.)
   Formats: one-liners and bare keywords, full emails with sign-offs,
   signatures, mobile footers and legal disclaimers, replies above (and below) a quoted copy
   of our outreach email in each mail client's localized style with an unsubscribe footer,
@@ -272,9 +280,14 @@ websites or projects. Names, companies and addresses are invented (example domai
   authors (veterinary clinics, sports clubs, tax advisers, theatres, nursing homes,
   fishermen's cooperatives...) and is used only to choose the regularisation strength,
   the calibration temperature and the thresholds. (Its German and Dutch replies share
-  many scenarios with its French ones, written in each language rather than translated.) Thresholds chosen on text written in
-  the training voice, or on text the rules were grown from, sit too high or too low for
-  replies nobody here wrote.
+  many scenarios with its French ones, written in each language rather than translated.)
+  A second blind development pass (`dev_pass/p2_*`, 890 replies: a ship's chandler, a
+  crematorium, a monastery guest house, referees' associations, a Carrara quarry, a
+  samba school...) was written by authors who saw only the labelling guide, after the
+  rules round 4 and training pass 7; the model of that time was scored on it once, as
+  a first-contact estimate (in the README), before it joined the dev split. Thresholds
+  chosen on text written in the training voice, or on text the rules were grown from,
+  sit too high or too low for replies nobody here wrote.
 - **Test pass** (`test_pass/`): written separately, by authors who never saw the training
   pass, in other voices and industries and with deliberately unusual phrasings, so that its
   figures predict replies nobody here wrote. Nothing is tuned on it.

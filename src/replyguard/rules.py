@@ -160,6 +160,17 @@ _CONTENT_WORDS = frozenset(
 )
 
 
+def _special_cases() -> Any:
+    """The tokenizer's special-case strings (read once)."""
+    global _SPECIAL
+    if _SPECIAL is None:
+        _SPECIAL = frozenset(get_nlp().tokenizer.rules)
+    return _SPECIAL
+
+
+_SPECIAL: frozenset[str] | None = None
+
+
 def _default_pattern_dir() -> Path:
     return Path(str(resources.files("replyguard") / "patterns"))
 
@@ -484,6 +495,11 @@ class Ruleset:
         out: list[int] = []
         for w in text.split():
             got = cache.get(w)
+            if got is None and w.isalpha() and w not in _special_cases():
+                # a word of letters alone is one token (no affix or infix rule splits letters;
+                # only the tokenizer's special cases, emoticons such as "xD", are exceptions):
+                # skipping the tokenizer for these halves the ruleset's compile time
+                got = cache[w] = (get_nlp().vocab.strings.add(w),)
             if got is None:
                 nlp = get_nlp()
                 # a clitic written as its own pattern word ("'s") is tokenized as it stands

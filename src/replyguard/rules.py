@@ -164,7 +164,8 @@ def _special_cases() -> Any:
     """The tokenizer's special-case strings (read once)."""
     global _SPECIAL
     if _SPECIAL is None:
-        _SPECIAL = frozenset(get_nlp().tokenizer.rules)
+        tokenizer: Any = get_nlp().tokenizer
+        _SPECIAL = frozenset(tokenizer.rules)
     return _SPECIAL
 
 

@@ -160,6 +160,21 @@ _CONTENT_WORDS = frozenset(
 )
 
 
+def _required_words(pattern: list[dict[str, Any]], vocab: Any) -> tuple[frozenset[int], ...]:
+    """For each slot a Matcher pattern cannot skip that names its words (``LOWER`` or
+    ``LOWER: {"IN": [...]}``), the ids of those words: a Doc lacking all of one slot's
+    words cannot match."""
+    out = []
+    for tok in pattern:
+        if tok.get("OP") not in (None, "+"):
+            continue
+        val = tok.get("LOWER")
+        words = [val] if isinstance(val, str) else val.get("IN") if isinstance(val, dict) else None
+        if words:
+            out.append(frozenset(vocab.strings.add(w) for w in words))
+    return tuple(out)
+
+
 def _special_cases() -> Any:
     """The tokenizer's special-case strings (read once)."""
     global _SPECIAL
@@ -382,7 +397,11 @@ class Ruleset:
 
         nlp: Any = get_nlp()
         vocab = nlp.vocab
-        self._matcher = Matcher(vocab, validate=True)
+        # patterns the PhraseMatcher cannot take run on spaCy's Matcher, one Matcher each,
+        # gated like the compiled ones: a Matcher walks every token of every reply and
+        # evaluates its first slot's predicate there, so a pattern whose required words
+        # are not all in the reply is not run at all
+        self._matchers: list[tuple[tuple[frozenset[int], ...], Any]] = []
         # anchors: string patterns and each compiled pattern's rarest required segment;
         # the other segments are matched only near an anchor hit
         self._anchors = PhraseMatcher(vocab, attr="ORTH")
@@ -397,10 +416,12 @@ class Ruleset:
                 continue
             elements = _compile_token_pattern(p.id, p.pattern)
             if elements is None:
+                single = Matcher(vocab, validate=True)
                 try:
-                    self._matcher.add(p.id, [p.pattern])
+                    single.add(p.id, [p.pattern])
                 except Exception as exc:  # spaCy raises ValueError / MatchPatternError
                     raise PatternError(f"pattern {p.id!r} is not a valid Matcher pattern: {exc}") from None
+                self._matchers.append((_required_words(p.pattern, vocab), single))
                 self._fanout[vocab.strings.add(p.id)] = [(p.id, None)]
                 self._n_matcher += 1
                 continue
@@ -517,31 +538,34 @@ class Ruleset:
         out: list[tuple[str, int, int]] = []
         fanout = self._fanout
         n = len(doc)
-        # anchor hits of compiled patterns, by pattern (a pattern has one anchor segment)
+        # the words of the reply, for the required-word checks below
+        present = set(doc.to_array(_ORTH).tolist())
+        if self._matchers:
+            matched = []
+            for gate, single in self._matchers:
+                if all(not present.isdisjoint(words) for words in gate):
+                    matched.extend(single(doc))
+            # in the order one Matcher holding them all returns them
+            matched.sort(key=lambda m: (m[1], m[2]))
+            out.extend((fanout[k][0][0], s, e) for k, s, e in matched)
+        # anchor hits of compiled patterns, by pattern (a pattern has one anchor segment),
+        # kept only for patterns whose other required segments each have a first word in
+        # the reply (most anchor hits end here, before any segment bookkeeping)
+        needs = self._needs
+        possible: dict[str, bool] = {}
         active: dict[str, list[tuple[int, int]]] = {}
         for k, s, e in self._anchors(doc):
             for pid, seg in fanout[k]:
                 if seg is None:
                     out.append((pid, s, e))
-                else:
+                    continue
+                ok = possible.get(pid)
+                if ok is None:
+                    ok = possible[pid] = all(not present.isdisjoint(words) for words in needs[pid])
+                if ok:
                     active.setdefault(pid, []).append((s, e))
-        if self._n_matcher:
-            out.extend((fanout[k][0][0], s, e) for k, s, e in self._matcher(doc))
         if not active:
             return out
-        present = set(doc.to_array(_ORTH).tolist())
-        needs = self._needs
-        # most anchor hits end here, before any segment bookkeeping
-        kept: dict[str, list[tuple[int, int]]] = {}
-        for pid, spans in active.items():
-            for words in needs[pid]:
-                if present.isdisjoint(words):
-                    break
-            else:
-                kept[pid] = spans
-        if not kept:
-            return out
-        active = kept
         by_start: dict[str, dict[int, list[int]]] = {}
         by_end: dict[str, dict[int, list[int]]] = {}
 

@@ -278,3 +278,12 @@ def test_classifier_built_from_a_path_says_to_use_load(tmp_path):
         ReplyClassifier(str(tmp_path))
     with pytest.raises(TypeError, match="ruleset must be"):
         ReplyClassifier(ReplyClassifier.default().model, ruleset="en")
+
+
+def test_classify_many_names_a_bad_item_and_refuses_a_bare_string():
+    clf = ReplyClassifier.default()
+    with pytest.raises(TypeError, match=r"texts\[1\] must be str, got bytes"):
+        clf.classify_many(["STOP", b"STOP"])
+    with pytest.raises(TypeError, match="single str"):
+        clf.classify_many("STOP")
+    assert [v.do_not_email for v in clf.classify_many(["STOP", "Tuesday works", "STOP"])] == [True, False, True]

@@ -137,12 +137,17 @@ class ReplyClassifier:
         return self._verdict(a, p, ev, val, headers)
 
     def classify_many(self, texts: Sequence[str]) -> list[Verdict]:
-        """:meth:`classify` of each text (checked to be ``str`` by the caller), a stage
-        at a time over blocks of them (see :func:`~replyguard.features.analyze_many`).
+        """:meth:`classify` of each text, a stage at a time over blocks of them (see
+        :func:`~replyguard.features.analyze_many`).
 
         Identical texts (auto-replies, "STOP") are classified once; each repeat gets a
         copy of the verdict with a ``scores`` dict of its own.
         """
+        if isinstance(texts, str):
+            raise TypeError("texts must be a sequence of str, not a single str; use classify() for one reply")
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
         index: dict[str, int] = {}
         for t in texts:
             index.setdefault(t, len(index))

@@ -71,6 +71,14 @@ def _blocks(texts: Sequence[str]) -> Iterator[Sequence[str]]:
         yield texts[start:]
 
 
+def _check_texts(texts: Sequence[object]) -> Sequence[str]:
+    """``texts``, once each item is known to be ``str`` (else a TypeError naming it)."""
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
+    return texts  # type: ignore[return-value]
+
+
 def _check_text(text: object, what: str = "text") -> str:
     if not isinstance(text, str):
         raise TypeError(f"{what} must be str, got {type(text).__name__}; decode bytes first "
@@ -145,9 +153,10 @@ class ReplyClassifier:
         """
         if isinstance(texts, str):
             raise TypeError("texts must be a sequence of str, not a single str; use classify() for one reply")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
+        return self._classify_checked(_check_texts(texts))
+
+    def _classify_checked(self, texts: Sequence[str]) -> list[Verdict]:
+        """:meth:`classify_many` of texts already checked to be ``str``."""
         index: dict[str, int] = {}
         for t in texts:
             index.setdefault(t, len(index))
@@ -374,7 +383,7 @@ def classify_reply(text: str, *, model: ReplyClassifier | str | Path | None = No
 
 def _score_chunk(texts: Sequence[str], model_path: str | None) -> list[Verdict]:
     clf = ReplyClassifier.default() if model_path is None else ReplyClassifier.load(model_path)
-    return clf.classify_many(texts)
+    return clf._classify_checked(texts)
 
 
 def classify_replies(
@@ -392,14 +401,11 @@ def classify_replies(
     >>> [v.intent.value for v in classify_replies(["STOP", "Sounds good, Tuesday at 10?"])]
     ['do_not_email', 'interested']
     """
-    items = list(texts)
-    for i, t in enumerate(items):
-        if not isinstance(t, str):
-            raise TypeError(f"texts[{i}] must be str, got {type(t).__name__}")
+    items = _check_texts(list(texts))
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if n_jobs == 1 or len(items) <= batch_size:
-        return _resolve(model).classify_many(items)
+        return _resolve(model)._classify_checked(items)
     from joblib import Parallel, delayed
 
     if isinstance(model, ReplyClassifier):

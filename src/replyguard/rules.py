@@ -24,6 +24,7 @@ Labels
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -104,8 +105,7 @@ def _fold_token_pattern(tok: dict[str, Any]) -> dict[str, Any]:
                 }
             # a blank word compiles to an empty phrase, which would make its slot match
             # any token; line breaks and spaces are matched with {"IS_SPACE": true}
-            words = [val] if isinstance(val, str) else val.get("IN", []) if isinstance(val, dict) else []
-            if any(isinstance(w, str) and not w.strip() for w in words):
+            if any(isinstance(w, str) and not w.strip() for w in _slot_words(val)):
                 raise PatternError(f"blank word in {tok!r}: a word slot cannot match whitespace; "
                                    'use {"IS_SPACE": true}')
         out[key] = val
@@ -160,6 +160,13 @@ _CONTENT_WORDS = frozenset(
 )
 
 
+def _slot_words(val: Any) -> list[Any]:
+    """The words a ``LOWER`` value names: the word itself or its ``IN`` list."""
+    if isinstance(val, str):
+        return [val]
+    return list(val.get("IN", [])) if isinstance(val, dict) else []
+
+
 def _required_words(pattern: list[dict[str, Any]], vocab: Any) -> tuple[frozenset[int], ...]:
     """For each slot a Matcher pattern cannot skip that names its words (``LOWER`` or
     ``LOWER: {"IN": [...]}``), the ids of those words: a Doc lacking all of one slot's
@@ -168,23 +175,17 @@ def _required_words(pattern: list[dict[str, Any]], vocab: Any) -> tuple[frozense
     for tok in pattern:
         if tok.get("OP") not in (None, "+"):
             continue
-        val = tok.get("LOWER")
-        words = [val] if isinstance(val, str) else val.get("IN") if isinstance(val, dict) else None
+        words = _slot_words(tok.get("LOWER"))
         if words:
             out.append(frozenset(vocab.strings.add(w) for w in words))
     return tuple(out)
 
 
-def _special_cases() -> Any:
-    """The tokenizer's special-case strings (read once)."""
-    global _SPECIAL
-    if _SPECIAL is None:
-        tokenizer: Any = get_nlp().tokenizer
-        _SPECIAL = frozenset(tokenizer.rules)
-    return _SPECIAL
-
-
-_SPECIAL: frozenset[str] | None = None
+@functools.cache
+def _special_cases() -> frozenset[str]:
+    """The tokenizer's special-case strings."""
+    tokenizer: Any = get_nlp().tokenizer
+    return frozenset(tokenizer.rules)
 
 
 def _default_pattern_dir() -> Path:
@@ -406,7 +407,6 @@ class Ruleset:
         # the other segments are matched only near an anchor hit
         self._anchors = PhraseMatcher(vocab, attr="ORTH")
         self._others = PhraseMatcher(vocab, attr="ORTH")
-        self._n_matcher = 0
         self._fanout: dict[int, list[tuple[str, str | None]]] = {}
         self._other_fanout: dict[int, dict[str, tuple[str, ...]]] = {}  # phrase -> pattern -> segments
         self._reach: dict[str, tuple[int, int]] = {}  # tokens a match may span left / right of its anchor
@@ -423,7 +423,6 @@ class Ruleset:
                     raise PatternError(f"pattern {p.id!r} is not a valid Matcher pattern: {exc}") from None
                 self._matchers.append((_required_words(p.pattern, vocab), single))
                 self._fanout[vocab.strings.add(p.id)] = [(p.id, None)]
-                self._n_matcher += 1
                 continue
             compiled.append((p.id, elements))
         # how many segments and phrases each word appears in: a proxy for how often it occurs
@@ -496,15 +495,13 @@ class Ruleset:
         self._required: dict[str, tuple[str, ...]] = {}
         for pid, elements in compiled:
             anchor = anchor_of[pid]
+            others = [el for k, el in enumerate(elements)
+                      if k != anchor and isinstance(el, _Seg) and not el.can_be_empty]
             # (the first token of the first word: "e-mail" is three tokens, the first "e")
             self._needs[pid] = tuple(
-                frozenset(self._phrase_ids(ph[0], word_ids)[0] for ph in el.phrases)
-                for k, el in enumerate(elements)
-                if k != anchor and isinstance(el, _Seg) and not el.can_be_empty
+                frozenset(self._phrase_ids(ph[0], word_ids)[0] for ph in el.phrases) for el in others
             )
-            self._required[pid] = tuple(
-                el.key for k, el in enumerate(elements) if k != anchor and isinstance(el, _Seg) and not el.can_be_empty
-            )
+            self._required[pid] = tuple(el.key for el in others)
             self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))
             self._plan[pid] = (
                 elements[anchor].key,  # type: ignore[union-attr]
@@ -708,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{rs!r} compiled in {time.perf_counter() - t0:.2f}s; "
-          f"{rs._n_matcher} on the Matcher, "
+          f"{len(rs._matchers)} on the Matcher, "
           f"{rs.n_phrases} distinct phrases on the PhraseMatcher")
     if args.cmd == "explain":
         for h in explain(args.text, rs):

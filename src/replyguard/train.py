@@ -20,7 +20,7 @@ from .features import (
     FEATURE_VERSION,
     Analysis,
     FeatureSpace,
-    analyze,
+    analyze_many,
     build_vocabulary,
     fixed_feature_names,
     has_live_rule,
@@ -221,8 +221,8 @@ def fit(
     if missing:
         raise ValueError(f"the training data has no examples of {sorted(missing)}; every intent needs some")
     say(f"analysing {len(train)} train and {len(dev)} dev replies")
-    a_train = [analyze(r.text, rs) for r in train]
-    a_dev = [analyze(r.text, rs) for r in dev]
+    a_train = analyze_many([r.text for r in train], rs)
+    a_dev = analyze_many([r.text for r in dev], rs)
     vocab = build_vocabulary(a_train, min_df_words=cfg.min_df_words, min_df_chars=cfg.min_df_chars,
                              extra=fixed_feature_names(rs))
     if not cfg.use_rules:

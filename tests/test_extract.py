@@ -162,3 +162,21 @@ def test_a_disclaimer_that_names_its_recipient_is_cut():
 def test_disclaimers_opening_with_the_contents_of_this_message_are_cut(disclaimer):
     e = extract(f"Back on Monday.\n\n{disclaimer} Please delete it if received in error.")
     assert e.text == "Back on Monday." and "disclaimer" in e.removed
+
+
+@pytest.mark.parametrize("disclaimer", [
+    # plural adjective: "confidenciais" does not contain "confidencial"
+    "Esta mensagem e os ficheiros que a acompanham são confidenciais e só podem ser lidos pelo destinatário.",
+    "Este e-mail pode conter dados confidenciais; se o recebeu por engano, apague-o.",
+    "Il presente messaggio è riservato al solo destinatario; se lo ricevete per errore cancellatelo.",
+    "AVVERTENZA: le informazioni qui riportate sono destinate unicamente al destinatario indicato.",
+    "AVISO: este correio é destinado apenas ao destinatário e, se recebido por engano, deve ser apagado.",
+])
+def test_portuguese_and_italian_disclaimers_are_cut(disclaimer):
+    e = extract(f"Grazie, ricevuto.\n\n{disclaimer}")
+    assert e.text == "Grazie, ricevuto." and "disclaimer" in e.removed
+
+
+def test_a_reply_line_with_a_colon_opener_and_no_recipient_cue_is_kept():
+    e = extract("Obrigado pelo contacto.\n\nAviso: a partir de segunda só respondo de tarde.")
+    assert "Aviso: a partir de segunda" in e.text

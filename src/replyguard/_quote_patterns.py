@@ -84,9 +84,10 @@ DISCLAIMER = re.compile(
     r"destin|contien)|les informations contenues|"
     r"haftungsausschluss|vertraulichkeit|diese (?:e-?mail|nachricht)\b[^\n]{0,60}\b(?:vertraulich|"
     r"enthalt|bestimmt)|"
-    r"esta mensagem\b[^\n]{0,60}\b(?:confidencial|destinatario|contem)|"
-    r"este e-?mail\b[^\n]{0,60}\b(?:confidencial|destinatario)|"
-    r"questo (?:messaggio|e-?mail)\b[^\n]{0,60}\b(?:riservat|destinat|confidenzial|contien)|"
+    r"esta mensagem\b[^\n]{0,60}\b(?:confidencia|destinat|contem)|"  # confidencial, confidenciais
+    r"este e-?mail\b[^\n]{0,60}\b(?:confidencia|destinat)|"
+    r"(?:questo|il presente) (?:messaggio|e-?mail|comunicazione)\b[^\n]{0,60}\b(?:riservat|destinat|"
+    r"confidenzial|contien)|"
     r"le informazioni contenute|"
     r"dit (?:bericht|e-?mailbericht|e-?mail)\b[^\n]{0,60}\b(?:vertrouwelijk|uitsluitend|"
     r"bestemd)|de informatie (?:in|verzonden))"
@@ -96,7 +97,7 @@ DISCLAIMER = re.compile(
 # arrived in error): on their own they start ordinary sentences of a reply ("If you are
 # not going to stop...", "Si no es algo de energia...", "Ai sensi del GDPR cancellate...").
 DISCLAIMER_WEAK = re.compile(
-    r"^\s*(?:\*+\s*)?(?:notice:|if you (?:are not|have received|received) |si (?:usted )?(?:no es|ha recibido)|"
+    r"^\s*(?:\*+\s*)?(?:notice:|(?:avvertenza|avviso|aviso|atencao|attenzione|hinweis|warning|avis)\s*:|if you (?:are not|have received|received) |si (?:usted )?(?:no es|ha recibido)|"
     r"si vous (?:n'etes pas|avez recu)|wenn sie nicht der|sollten sie diese|falls sie diese|"
     r"se voce (?:nao e|recebeu)|se (?:avete|hai) ricevuto|ai sensi del|indien u (?:niet|dit)|"
     r"(?:the )?contents? of this (?:e-?mail|message)|der inhalt dieser|de inhoud van dit|"

@@ -81,6 +81,10 @@ def test_train_is_reproducible_and_loads(tmp_path, capsys):
     assert (tmp_path / "m1" / "features.json").read_bytes() == (tmp_path / "m2" / "features.json").read_bytes()
     clf = ReplyClassifier.load(tmp_path / "m1")
     assert clf.classify("Please unsubscribe me").intent.value in {i for i in clf.model.card["intents"]}
+    # by default one threshold for every reply, rule hit or not
+    t = clf.model.card["thresholds"]
+    assert t["do_not_email"] == t["do_not_email_without_rule"]
+    assert clf.model.card["threshold_policy"].startswith("one do_not_email threshold")
 
 
 def test_score_and_ledger_commands_are_wired(tmp_path, capsys):

@@ -101,3 +101,28 @@ def test_verdict_threshold_follows_the_rule_evidence():
     m = clf.model
     assert clf.classify("Please unsubscribe me from this list.").threshold == m.threshold
     assert clf.classify("Thanks, see you on Tuesday.").threshold == m.threshold_without_rule
+
+
+def test_fit_keeps_two_thresholds_only_when_asked():
+    from replyguard.corpus import load_records
+    from replyguard.features import has_live_rule
+    from replyguard.train import TrainConfig, fit
+    from tests.conftest import ROOT
+
+    recs = load_records([ROOT / "data" / "splits" / "train.jsonl"])
+    by_intent: dict[str, list] = {}
+    for r in recs:
+        by_intent.setdefault(r.intent, []).append(r)
+    train = [r for rs in by_intent.values() for r in rs[:50]]
+    dev = [r for rs in by_intent.values() for r in rs[50:90]]
+    one = fit(train, dev, config=TrainConfig(C_grid=(4.0,)))
+    two = fit(train, dev, config=TrainConfig(C_grid=(4.0,), evidence_thresholds=True))
+    t1, t2 = one.card["thresholds"], two.card["thresholds"]
+    assert t1["do_not_email"] == t1["do_not_email_without_rule"]
+    assert two.card["threshold_policy"].startswith("two do_not_email thresholds")
+    # the same weights: only the policy differs
+    assert np.array_equal(one.W, two.W)
+    clf = ReplyClassifier(two)
+    live = clf.analyze("Please unsubscribe me from this list.")
+    assert has_live_rule(live)
+    assert clf.classify("Please unsubscribe me from this list.").threshold == t2["do_not_email"]

@@ -28,6 +28,7 @@ import contextlib
 import functools
 import gc
 import hashlib
+import itertools
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -274,6 +275,12 @@ def _compile_token_pattern(pid: str, pattern: list[dict[str, Any]]) -> list[_Seg
     def flush() -> None:
         if not group:
             return
+        key = f"{pid}#{len(out)}"
+        if not any(optional for _, optional in group):
+            # the product of the sorted slots is already sorted, each phrase once
+            out.append(_Seg(key, tuple(itertools.product(*(sorted(words) for words, _ in group))), False))
+            group.clear()
+            return
         phrases: set[tuple[str, ...]] = {()}
         for words, optional in group:
             nxt = {(*ph, w) for ph in phrases for w in words}
@@ -282,7 +289,7 @@ def _compile_token_pattern(pid: str, pattern: list[dict[str, Any]]) -> list[_Seg
             phrases = nxt
         empty = () in phrases
         phrases.discard(())
-        out.append(_Seg(f"{pid}#{len(out)}", tuple(sorted(phrases)), empty))
+        out.append(_Seg(key, tuple(sorted(phrases)), empty))
         group.clear()
 
     size = 1
@@ -467,11 +474,24 @@ class Ruleset:
             # a segment hits as often as its most common phrase; a phrase as its rarest word
             return max(min(map(weight.__getitem__, ph)) for ph in seg.phrases)
 
-        anchor_phrases: dict[str, list[tuple[str, str | None]]] = {}
-        other_phrases: dict[str, list[tuple[str, str | None]]] = {}
+        # phrases keyed by their words: a token pattern's words hold no space, so its phrase
+        # and a string pattern split at single spaces are the same key exactly when their
+        # texts are the same (the order of first appearance is the order of the key numbers)
+        anchor_phrases: dict[tuple[str, ...], list[tuple[str, str | None]]] = {}
+        other_phrases: dict[tuple[str, ...], list[tuple[str, str | None]]] = {}
+        # the PhraseMatcher takes a phrase as the ORTH ids of its tokens; each distinct
+        # whitespace-separated word is tokenized once (as a reply's text would be) instead
+        # of building one Doc per phrase (tens of thousands of Docs: seconds at start-up)
+        word_ids: dict[str, tuple[int, ...]] = {}
+        phrase_ids: dict[tuple[str, ...], tuple[int, ...]] = {}
         for p in self.patterns:
             if isinstance(p.pattern, str):
-                anchor_phrases.setdefault(p.pattern, []).append((p.id, None))
+                words = tuple(p.pattern.split(" "))
+                anchor_phrases.setdefault(words, []).append((p.id, None))
+                phrase_ids[words] = self._phrase_ids(p.pattern, word_ids)
+        ids_of = {w: self._phrase_ids(w, word_ids) for w in df}
+        # most pattern words are one token: a phrase's ids without concatenating tuples
+        one_token = {w: ids[0] for w, ids in ids_of.items() if len(ids) == 1}
         seg_len: dict[str, int] = {}
         anchor_of: dict[str, int] = {}
         for pid, elements in compiled:
@@ -482,19 +502,21 @@ class Ruleset:
             for k, el in enumerate(elements):
                 if isinstance(el, _Seg):
                     target = anchor_phrases if k == anchor else other_phrases
+                    key = el.key
                     for ph in el.phrases:
-                        target.setdefault(" ".join(ph), []).append((pid, el.key))
-        self.n_phrases = len(set(anchor_phrases) | set(other_phrases))
-        # the PhraseMatcher takes a phrase as the ORTH ids of its tokens; each distinct
-        # whitespace-separated word is tokenized once (as a reply's text would be) instead
-        # of building one Doc per phrase (tens of thousands of Docs: seconds at start-up)
-        word_ids: dict[str, tuple[int, ...]] = {}
+                        target.setdefault(ph, []).append((pid, key))
+        self.n_phrases = len(anchor_phrases.keys() | other_phrases.keys())
         for matcher, table, tag in ((self._anchors, anchor_phrases, "a"), (self._others, other_phrases, "o")):
             # phrases with the same fanout share one match key (fewer keys: a faster compile)
             groups: dict[tuple[tuple[str, str | None], ...], list[tuple[int, ...]]] = {}
-            for text, fan_list in table.items():
+            for words, fan_list in table.items():
                 fan = tuple(fan_list)
-                ids = self._phrase_ids(text, word_ids)
+                ids = phrase_ids.get(words)
+                if ids is None:
+                    try:
+                        ids = tuple(map(one_token.__getitem__, words))
+                    except KeyError:
+                        ids = tuple(i for w in words for i in ids_of[w])
                 groups.setdefault(fan, []).append(ids)
                 for _pid, seg in fan:
                     if seg is not None:
@@ -521,7 +543,7 @@ class Ruleset:
                       if k != anchor and isinstance(el, _Seg) and not el.can_be_empty]
             # (the first token of the first word: "e-mail" is three tokens, the first "e")
             self._needs[pid] = tuple(
-                frozenset(self._phrase_ids(ph[0], word_ids)[0] for ph in el.phrases) for el in others
+                frozenset(ids_of[w][0] for w in {ph[0] for ph in el.phrases}) for el in others
             )
             self._required[pid] = tuple(el.key for el in others)
             self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))

@@ -57,7 +57,10 @@ def _build_table() -> str:
             table[cp] = " "
     # a 64K-character string indexed by code point: str.translate's fastest table form;
     # characters past it (emoji, other planes) are left as they are
-    return "".join(table.get(cp, chr(cp)) for cp in range(0x10000))
+    chars = list(map(chr, range(0x10000)))
+    for cp, out in table.items():
+        chars[cp] = out
+    return "".join(chars)
 
 
 def fold(text: str) -> str:

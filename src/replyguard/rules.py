@@ -93,6 +93,14 @@ class _Pattern:
     lang: str
 
 
+def _fold_words(words: list[Any]) -> list[Any]:
+    """:func:`fold` of each word: in one call when they can be joined by line breaks
+    (``fold`` maps each character on its own and keeps line breaks)."""
+    if words and all(isinstance(w, str) and "\n" not in w for w in words):
+        return fold("\n".join(words)).split("\n")
+    return [fold(w) for w in words]
+
+
 def _fold_token_pattern(tok: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, val in tok.items():
@@ -103,9 +111,7 @@ def _fold_token_pattern(tok: dict[str, Any]) -> dict[str, Any]:
             if isinstance(val, str):
                 val = fold(val)
             elif isinstance(val, dict):
-                val = {
-                    k: ([fold(v) for v in vs] if isinstance(vs, list) else vs) for k, vs in val.items()
-                }
+                val = {k: (_fold_words(vs) if isinstance(vs, list) else vs) for k, vs in val.items()}
             # a blank word compiles to an empty phrase, which would make its slot match
             # any token; line breaks and spaces are matched with {"IS_SPACE": true}
             if any(isinstance(w, str) and not w.strip() for w in _slot_words(val)):
@@ -216,6 +222,8 @@ class _Seg:
     key: str
     phrases: tuple[tuple[str, ...], ...]
     can_be_empty: bool
+    # the word slots the phrases are made of: (words, optional) each
+    slots: tuple[tuple[tuple[str, ...], bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,9 +284,10 @@ def _compile_token_pattern(pid: str, pattern: list[dict[str, Any]]) -> list[_Seg
         if not group:
             return
         key = f"{pid}#{len(out)}"
+        slots = tuple((tuple(words), optional) for words, optional in group)
         if not any(optional for _, optional in group):
             # the product of the sorted slots is already sorted, each phrase once
-            out.append(_Seg(key, tuple(itertools.product(*(sorted(words) for words, _ in group))), False))
+            out.append(_Seg(key, tuple(itertools.product(*(sorted(words) for words, _ in group))), False, slots))
             group.clear()
             return
         phrases: set[tuple[str, ...]] = {()}
@@ -289,7 +298,7 @@ def _compile_token_pattern(pid: str, pattern: list[dict[str, Any]]) -> list[_Seg
             phrases = nxt
         empty = () in phrases
         phrases.discard(())
-        out.append(_Seg(key, tuple(sorted(phrases)), empty))
+        out.append(_Seg(key, tuple(sorted(phrases)), empty, slots))
         group.clear()
 
     size = 1
@@ -459,7 +468,8 @@ class Ruleset:
         for _, elements in compiled:
             for el in elements:
                 if isinstance(el, _Seg):
-                    for w in {w for ph in el.phrases for w in ph}:
+                    # (every word of every slot is in some phrase)
+                    for w in {w for words, _ in el.slots for w in words}:
                         df[w] = df.get(w, 0) + 1
 
         from ._text import _LANG_WORDS
@@ -471,8 +481,13 @@ class Ruleset:
         weight = {w: n + (1000 if w in everyday or not any(c.isalnum() for c in w) else 0) for w, n in df.items()}
 
         def commonness(seg: _Seg) -> int:
-            # a segment hits as often as its most common phrase; a phrase as its rarest word
-            return max(min(map(weight.__getitem__, ph)) for ph in seg.phrases)
+            # a segment hits as often as its most common phrase; a phrase as its rarest word.
+            # Its slots are chosen independently, so the most common phrase takes each
+            # required slot's most common word and leaves the optional slots out (or, with
+            # no required slot, is the most common word of any slot alone)
+            most = [(max(map(weight.__getitem__, words)), optional) for words, optional in seg.slots]
+            required = [m for m, optional in most if not optional]
+            return min(required) if required else max(m for m, _ in most)
 
         # phrases keyed by their words: a token pattern's words hold no space, so its phrase
         # and a string pattern split at single spaces are the same key exactly when their
@@ -492,7 +507,6 @@ class Ruleset:
         ids_of = {w: self._phrase_ids(w, word_ids) for w in df}
         # most pattern words are one token: a phrase's ids without concatenating tuples
         one_token = {w: ids[0] for w, ids in ids_of.items() if len(ids) == 1}
-        seg_len: dict[str, int] = {}
         anchor_of: dict[str, int] = {}
         for pid, elements in compiled:
             required = [(commonness(el), k) for k, el in enumerate(elements)
@@ -518,9 +532,6 @@ class Ruleset:
                     except KeyError:
                         ids = tuple(i for w in words for i in ids_of[w])
                 groups.setdefault(fan, []).append(ids)
-                for _pid, seg in fan:
-                    if seg is not None:
-                        seg_len[seg] = max(seg_len.get(seg, 0), len(ids))
             for n_key, (fan, docs) in enumerate(groups.items()):
                 key = f"{tag}\x1f{n_key}"
                 matcher.add(key, docs)  # type: ignore[arg-type]  # token-id tuples: see _phrase_ids
@@ -531,6 +542,11 @@ class Ruleset:
                     for pid, seg in fan:
                         by_pid.setdefault(pid, []).append(seg)  # type: ignore[arg-type]
                     self._other_fanout[vocab.strings.add(key)] = {k: tuple(v) for k, v in by_pid.items()}
+        # the most tokens a segment's phrase spans: the most each of its slots can take
+        seg_len = {
+            el.key: sum(max(len(ids_of[w]) for w in words) for words, _ in el.slots)
+            for _, elements in compiled for el in elements if isinstance(el, _Seg)
+        }
         self._plan: dict[str, tuple[str, tuple[_Seg | _Gap, ...], tuple[_Seg | _Gap, ...]]] = {}
         # a pattern can match only if each of its other required segments has a phrase
         # whose first word is in the Doc: checked on word hashes before any search

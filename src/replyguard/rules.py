@@ -208,10 +208,13 @@ def _default_pattern_dir() -> Path:
 # languages that is a millisecond a reply. The PhraseMatcher's cost does not grow
 # with the number of phrases. So a token pattern made only of word slots
 # (``LOWER`` / ``{"IN": [...]}``, optionally ``"OP": "?"``) and wildcard gaps
-# (``{"OP": "{0,3}"}``) is compiled into segments of phrases for the
-# PhraseMatcher, joined again by gap bounds; it matches exactly the spans the
-# Matcher would. Patterns using other attributes (``IS_PUNCT``, ``LIKE_EMAIL``,
-# ``+`` / ``*`` on words, ...) run on the Matcher itself.
+# (``{"OP": "{0,3}"}``) is compiled into segments of word slots joined again by
+# gap bounds; it matches exactly the spans the Matcher would. Its rarest required
+# segment, the anchor, goes to the PhraseMatcher as phrases; the other segments
+# are matched slot by slot on token ids, only near the anchor's hits (building
+# them into the PhraseMatcher too was a quarter of the compile). Patterns using
+# other attributes (``IS_PUNCT``, ``LIKE_EMAIL``, ``+`` / ``*`` on words, ...) run
+# on the Matcher itself.
 
 _SEGMENT_LIMIT = 300  # phrases per segment before a pattern is split into more segments
 _STAR_MAX = 8  # "*" and "+" wildcards span at most this many tokens
@@ -220,10 +223,36 @@ _STAR_MAX = 8  # "*" and "+" wildcards span at most this many tokens
 @dataclass(frozen=True, slots=True)
 class _Seg:
     key: str
-    phrases: tuple[tuple[str, ...], ...]
-    can_be_empty: bool
-    # the word slots the phrases are made of: (words, optional) each
-    slots: tuple[tuple[tuple[str, ...], bool], ...] = ()
+    # word slots, (words, optional) each: the segment's phrases take one word of each
+    # slot in turn, or none of an optional one
+    slots: tuple[tuple[tuple[str, ...], bool], ...]
+
+    @property
+    def can_be_empty(self) -> bool:
+        return all(optional for _, optional in self.slots)
+
+    def phrases(self) -> tuple[tuple[str, ...], ...]:
+        """The segment's phrases, sorted."""
+        if not any(optional for _, optional in self.slots):
+            # the product of the sorted slots is already sorted, each phrase once
+            return tuple(itertools.product(*(sorted(words) for words, _ in self.slots)))
+        phrases: set[tuple[str, ...]] = {()}
+        for words, optional in self.slots:
+            nxt = {(*ph, w) for ph in phrases for w in words}
+            if optional:
+                nxt |= phrases
+            phrases = nxt
+        phrases.discard(())
+        return tuple(sorted(phrases))
+
+    def first_words(self) -> set[str]:
+        """The words a phrase of the segment can begin with."""
+        out: set[str] = set()
+        for words, optional in self.slots:
+            out.update(words)
+            if not optional:
+                break
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,22 +312,7 @@ def _compile_token_pattern(pid: str, pattern: list[dict[str, Any]]) -> list[_Seg
     def flush() -> None:
         if not group:
             return
-        key = f"{pid}#{len(out)}"
-        slots = tuple((tuple(words), optional) for words, optional in group)
-        if not any(optional for _, optional in group):
-            # the product of the sorted slots is already sorted, each phrase once
-            out.append(_Seg(key, tuple(itertools.product(*(sorted(words) for words, _ in group))), False, slots))
-            group.clear()
-            return
-        phrases: set[tuple[str, ...]] = {()}
-        for words, optional in group:
-            nxt = {(*ph, w) for ph in phrases for w in words}
-            if optional:
-                nxt |= phrases
-            phrases = nxt
-        empty = () in phrases
-        phrases.discard(())
-        out.append(_Seg(key, tuple(sorted(phrases)), empty, slots))
+        out.append(_Seg(f"{pid}#{len(out)}", tuple((tuple(words), optional) for words, optional in group)))
         group.clear()
 
     size = 1
@@ -388,6 +402,39 @@ def _run_compiled(
     return found
 
 
+# a slot's words as token ids: the one-token words, the longer ones, whether it is optional
+_SlotIds = tuple[frozenset[int], tuple[tuple[int, ...], ...], bool]
+
+
+def _slot_ids(words: Sequence[str], optional: bool, ids_of: dict[str, tuple[int, ...]]) -> _SlotIds:
+    one = frozenset(ids_of[w][0] for w in words if len(ids_of[w]) == 1)
+    longer = tuple(dict.fromkeys(ids_of[w] for w in words if len(ids_of[w]) > 1))
+    return one, longer, optional
+
+
+def _seg_ends(slots: Sequence[_SlotIds], orths: list[int], s: int, hi: int) -> list[int]:
+    """Where the phrases of a segment that start at token ``s`` end (ascending, each once),
+    within ``hi``: what a PhraseMatcher holding them all finds at ``s`` in ``doc[:hi]``."""
+    frontier = {s}
+    for one, longer, optional in slots:
+        nxt: set[int] = set()
+        for p in frontier:
+            if p < hi:
+                if orths[p] in one:
+                    nxt.add(p + 1)
+                for ids in longer:
+                    q = p + len(ids)
+                    if q <= hi and tuple(orths[p:q]) == ids:
+                        nxt.add(q)
+        if optional:
+            nxt |= frontier
+        frontier = nxt
+        if not frontier:
+            return []
+    frontier.discard(s)
+    return sorted(frontier)
+
+
 def _span_bounds(elements: Sequence[_Seg | _Gap], seg_len: dict[str, int]) -> int:
     total = 0
     for el in elements:
@@ -412,8 +459,9 @@ def _gc_paused() -> Iterator[None]:
 
 
 class Ruleset:
-    """The compiled rules: a ``PhraseMatcher`` (phrases and compiled token patterns)
-    and a ``Matcher`` (token patterns that need other attributes), over folded tokens."""
+    """The compiled rules: a ``PhraseMatcher`` (phrases and the anchors of compiled
+    token patterns) and ``Matcher`` s (token patterns that need other attributes), over
+    folded tokens."""
 
     def __init__(self, pattern_dir: str | Path | None = None) -> None:
         with _gc_paused():
@@ -444,9 +492,10 @@ class Ruleset:
         # anchors: string patterns and each compiled pattern's rarest required segment;
         # the other segments are matched only near an anchor hit
         self._anchors = PhraseMatcher(vocab, attr="ORTH")
-        self._others = PhraseMatcher(vocab, attr="ORTH")
         self._fanout: dict[int, list[tuple[str, str | None]]] = {}
-        self._other_fanout: dict[int, dict[str, tuple[str, ...]]] = {}  # phrase -> pattern -> segments
+        # the other segments of each compiled pattern: (key, first tokens, slots), matched
+        # slot by slot, only near the pattern's anchor hits
+        self._other_segs: dict[str, tuple[tuple[str, frozenset[int], tuple[_SlotIds, ...]], ...]] = {}
         self._reach: dict[str, tuple[int, int]] = {}  # tokens a match may span left / right of its anchor
         compiled: list[tuple[str, list[_Seg | _Gap]]] = []
         for p in self.patterns:
@@ -493,7 +542,6 @@ class Ruleset:
         # and a string pattern split at single spaces are the same key exactly when their
         # texts are the same (the order of first appearance is the order of the key numbers)
         anchor_phrases: dict[tuple[str, ...], list[tuple[str, str | None]]] = {}
-        other_phrases: dict[tuple[str, ...], list[tuple[str, str | None]]] = {}
         # the PhraseMatcher takes a phrase as the ORTH ids of its tokens; each distinct
         # whitespace-separated word is tokenized once (as a reply's text would be) instead
         # of building one Doc per phrase (tens of thousands of Docs: seconds at start-up)
@@ -513,35 +561,26 @@ class Ruleset:
                         if isinstance(el, _Seg) and not el.can_be_empty]
             anchor = min(required)[1]
             anchor_of[pid] = anchor
-            for k, el in enumerate(elements):
-                if isinstance(el, _Seg):
-                    target = anchor_phrases if k == anchor else other_phrases
-                    key = el.key
-                    for ph in el.phrases:
-                        target.setdefault(ph, []).append((pid, key))
-        self.n_phrases = len(anchor_phrases.keys() | other_phrases.keys())
-        for matcher, table, tag in ((self._anchors, anchor_phrases, "a"), (self._others, other_phrases, "o")):
-            # phrases with the same fanout share one match key (fewer keys: a faster compile)
-            groups: dict[tuple[tuple[str, str | None], ...], list[tuple[int, ...]]] = {}
-            for words, fan_list in table.items():
-                fan = tuple(fan_list)
-                ids = phrase_ids.get(words)
-                if ids is None:
-                    try:
-                        ids = tuple(map(one_token.__getitem__, words))
-                    except KeyError:
-                        ids = tuple(i for w in words for i in ids_of[w])
-                groups.setdefault(fan, []).append(ids)
-            for n_key, (fan, docs) in enumerate(groups.items()):
-                key = f"{tag}\x1f{n_key}"
-                matcher.add(key, docs)  # type: ignore[arg-type]  # token-id tuples: see _phrase_ids
-                if tag == "a":
-                    self._fanout[vocab.strings.add(key)] = list(fan)
-                else:
-                    by_pid: dict[str, list[str]] = {}
-                    for pid, seg in fan:
-                        by_pid.setdefault(pid, []).append(seg)  # type: ignore[arg-type]
-                    self._other_fanout[vocab.strings.add(key)] = {k: tuple(v) for k, v in by_pid.items()}
+            seg = elements[anchor]
+            assert isinstance(seg, _Seg)
+            for ph in seg.phrases():
+                anchor_phrases.setdefault(ph, []).append((pid, seg.key))
+        self.n_phrases = len(anchor_phrases)
+        # phrases with the same fanout share one match key (fewer keys: a faster compile)
+        groups: dict[tuple[tuple[str, str | None], ...], list[tuple[int, ...]]] = {}
+        for words, fan_list in anchor_phrases.items():
+            fan = tuple(fan_list)
+            ids = phrase_ids.get(words)
+            if ids is None:
+                try:
+                    ids = tuple(map(one_token.__getitem__, words))
+                except KeyError:
+                    ids = tuple(i for w in words for i in ids_of[w])
+            groups.setdefault(fan, []).append(ids)
+        for n_key, (fan, docs) in enumerate(groups.items()):
+            key = f"a\x1f{n_key}"
+            self._anchors.add(key, docs)  # type: ignore[arg-type]  # token-id tuples: see _phrase_ids
+            self._fanout[vocab.strings.add(key)] = list(fan)
         # the most tokens a segment's phrase spans: the most each of its slots can take
         seg_len = {
             el.key: sum(max(len(ids_of[w]) for w in words) for words, _ in el.slots)
@@ -555,13 +594,15 @@ class Ruleset:
         self._required: dict[str, tuple[str, ...]] = {}
         for pid, elements in compiled:
             anchor = anchor_of[pid]
-            others = [el for k, el in enumerate(elements)
-                      if k != anchor and isinstance(el, _Seg) and not el.can_be_empty]
+            segs = [el for k, el in enumerate(elements) if k != anchor and isinstance(el, _Seg)]
             # (the first token of the first word: "e-mail" is three tokens, the first "e")
-            self._needs[pid] = tuple(
-                frozenset(ids_of[w][0] for w in {ph[0] for ph in el.phrases}) for el in others
+            firsts = [frozenset(ids_of[w][0] for w in el.first_words()) for el in segs]
+            self._other_segs[pid] = tuple(
+                (el.key, first, tuple(_slot_ids(words, optional, ids_of) for words, optional in el.slots))
+                for el, first in zip(segs, firsts, strict=True)
             )
-            self._required[pid] = tuple(el.key for el in others)
+            self._needs[pid] = tuple(first for el, first in zip(segs, firsts, strict=True) if not el.can_be_empty)
+            self._required[pid] = tuple(el.key for el in segs if not el.can_be_empty)
             self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))
             self._plan[pid] = (
                 elements[anchor].key,  # type: ignore[union-attr]
@@ -596,7 +637,8 @@ class Ruleset:
         fanout = self._fanout
         n = len(doc)
         # the words of the reply, for the required-word checks below
-        present = set(doc.to_array(_ORTH).tolist())
+        orths = doc.to_array(_ORTH).tolist()
+        present = set(orths)
         if self._matchers:
             matched = []
             for gate, single in self._matchers:
@@ -648,17 +690,16 @@ class Ruleset:
                 merged[-1][1] = max(merged[-1][1], we)
             else:
                 merged.append([ws, we])
-        ofan = self._other_fanout
+        other_segs = self._other_segs
         for ws, we in merged:
             if we - ws < 1:
                 continue
-            # (the PhraseMatcher reports offsets in the Doc, not in the Span)
-            for k, s, e in self._others(doc[ws:we]):
-                fan = ofan[k]
-                # (a key's fanout can name a hundred patterns, or one: walk the smaller side)
-                for pid in fan.keys() & active.keys():
-                    for seg in fan[pid]:
-                        add(seg, s, e)
+            for pid in active:
+                for seg, firsts, slots in other_segs[pid]:
+                    for s in range(ws, we):
+                        if orths[s] in firsts:
+                            for e in _seg_ends(slots, orths, s, we):
+                                add(seg, s, e)
         required = self._required
         for pid in active:
             if not all(seg in by_start for seg in required[pid]):

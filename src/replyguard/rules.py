@@ -642,7 +642,10 @@ class Ruleset:
         if self._matchers:
             matched = []
             for gate, single in self._matchers:
-                if all(not present.isdisjoint(words) for words in gate):
+                for words in gate:
+                    if present.isdisjoint(words):
+                        break
+                else:
                     matched.extend(single(doc))
             # in the order one Matcher holding them all returns them
             matched.sort(key=lambda m: (m[1], m[2]))
@@ -660,7 +663,12 @@ class Ruleset:
                     continue
                 ok = possible.get(pid)
                 if ok is None:
-                    ok = possible[pid] = all(not present.isdisjoint(words) for words in needs[pid])
+                    ok = True
+                    for words in needs[pid]:
+                        if present.isdisjoint(words):
+                            ok = False
+                            break
+                    possible[pid] = ok
                 if ok:
                     active.setdefault(pid, []).append((s, e))
         if not active:
@@ -690,14 +698,22 @@ class Ruleset:
                 merged[-1][1] = max(merged[-1][1], we)
             else:
                 merged.append([ws, we])
+        # where each word of the reply stands, to start a segment only where its first token is
+        where: dict[int, list[int]] = {}
+        for i, o in enumerate(orths):
+            where.setdefault(o, []).append(i)
         other_segs = self._other_segs
-        for ws, we in merged:
-            if we - ws < 1:
-                continue
-            for pid in active:
-                for seg, firsts, slots in other_segs[pid]:
-                    for s in range(ws, we):
-                        if orths[s] in firsts:
+        for pid in active:
+            for seg, firsts, slots in other_segs[pid]:
+                starts = [i for o in firsts & present for i in where[o]]
+                if not starts:
+                    continue
+                starts.sort()
+                # (a segment's hits by window, then start, then end: as a PhraseMatcher run
+                # over each window reports them)
+                for ws, we in merged:
+                    for s in starts:
+                        if ws <= s < we:
                             for e in _seg_ends(slots, orths, s, we):
                                 add(seg, s, e)
         required = self._required

@@ -495,7 +495,9 @@ class Ruleset:
         self._fanout: dict[int, list[tuple[str, str | None]]] = {}
         # the other segments of each compiled pattern: (key, first tokens, slots), matched
         # slot by slot, only near the pattern's anchor hits
-        self._other_segs: dict[str, tuple[tuple[str, frozenset[int], tuple[_SlotIds, ...]], ...]] = {}
+        self._other_segs: dict[
+            str, tuple[tuple[str, frozenset[int], tuple[_SlotIds, ...], tuple[frozenset[int], ...] | None], ...]
+        ] = {}
         self._reach: dict[str, tuple[int, int]] = {}  # tokens a match may span left / right of its anchor
         compiled: list[tuple[str, list[_Seg | _Gap]]] = []
         for p in self.patterns:
@@ -597,10 +599,15 @@ class Ruleset:
             segs = [el for k, el in enumerate(elements) if k != anchor and isinstance(el, _Seg)]
             # (the first token of the first word: "e-mail" is three tokens, the first "e")
             firsts = [frozenset(ids_of[w][0] for w in el.first_words()) for el in segs]
-            self._other_segs[pid] = tuple(
-                (el.key, first, tuple(_slot_ids(words, optional, ids_of) for words, optional in el.slots))
-                for el, first in zip(segs, firsts, strict=True)
-            )
+            other: list[tuple[str, frozenset[int], tuple[_SlotIds, ...], tuple[frozenset[int], ...] | None]] = []
+            for el, first in zip(segs, firsts, strict=True):
+                slots = tuple(_slot_ids(words, optional, ids_of) for words, optional in el.slots)
+                # a segment of required one-token slots matches one token a slot: its phrase
+                # at a start is known once its first token is (the rest is checked in turn)
+                fixed = (tuple(one for one, _, _ in slots[1:])
+                         if all(not longer and not optional for _, longer, optional in slots) else None)
+                other.append((el.key, first, slots, fixed))
+            self._other_segs[pid] = tuple(other)
             self._needs[pid] = tuple(first for el, first in zip(segs, firsts, strict=True) if not el.can_be_empty)
             self._required[pid] = tuple(el.key for el in segs if not el.can_be_empty)
             self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))
@@ -704,7 +711,7 @@ class Ruleset:
             where.setdefault(o, []).append(i)
         other_segs = self._other_segs
         for pid in active:
-            for seg, firsts, slots in other_segs[pid]:
+            for seg, firsts, slots, fixed in other_segs[pid]:
                 starts = [i for o in firsts & present for i in where[o]]
                 if not starts:
                     continue
@@ -713,8 +720,20 @@ class Ruleset:
                 # over each window reports them)
                 for ws, we in merged:
                     for s in starts:
-                        if ws <= s < we:
+                        if not ws <= s < we:
+                            continue
+                        if fixed is None:
                             for e in _seg_ends(slots, orths, s, we):
+                                add(seg, s, e)
+                            continue
+                        e = s + 1 + len(fixed)
+                        if e <= we:
+                            p = s + 1
+                            for one in fixed:
+                                if orths[p] not in one:
+                                    break
+                                p += 1
+                            else:
                                 add(seg, s, e)
         required = self._required
         for pid in active:

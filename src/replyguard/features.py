@@ -276,7 +276,7 @@ class FeatureSpace:
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
-        self.index = {n: i for i, n in enumerate(names)}
+        self.index = dict(zip(names, range(len(names)), strict=True))
         self._word_cache: dict[str, tuple[tuple[int, ...], int]] = {}
 
     def __len__(self) -> int:

@@ -24,22 +24,18 @@ Labels
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from spacy.attrs import ORTH as _ORTH
-
-from ._text import fold, get_nlp, tokenize
+from ._text import fold, gc_paused, get_nlp, tokenize
 from .errors import PatternError
 
 __all__ = ["LABELS", "OPT_OUT_LABELS", "RULESET_NAME", "RuleHit", "Ruleset", "default_ruleset"]
@@ -442,29 +438,14 @@ def _span_bounds(elements: Sequence[_Seg | _Gap], seg_len: dict[str, int]) -> in
     return total
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside: compiling the ruleset allocates a few hundred
-    thousand tuples, lists and dicts and keeps most of them, so collections kept starting
-    and walking what was already kept (a third of the compile time); reference counting
-    still frees whatever is dropped."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 class Ruleset:
     """The compiled rules: a ``PhraseMatcher`` (phrases and the anchors of compiled
     token patterns) and ``Matcher`` s (token patterns that need other attributes), over
     folded tokens."""
 
     def __init__(self, pattern_dir: str | Path | None = None) -> None:
-        with _gc_paused():
+        # (the compile makes a few hundred thousand containers and keeps most of them)
+        with gc_paused():
             self._compile(pattern_dir)
 
     def _compile(self, pattern_dir: str | Path | None) -> None:
@@ -480,7 +461,10 @@ class Ruleset:
         self.patterns = load_patterns(files)
         self.by_id = {p.id: p for p in self.patterns}
         self.languages = tuple(f.stem for f in files)
+        from spacy.attrs import ORTH
         from spacy.matcher import Matcher, PhraseMatcher
+
+        self._orth = ORTH
 
         nlp: Any = get_nlp()
         vocab = nlp.vocab
@@ -644,7 +628,7 @@ class Ruleset:
         fanout = self._fanout
         n = len(doc)
         # the words of the reply, for the required-word checks below
-        orths = doc.to_array(_ORTH).tolist()
+        orths = doc.to_array(self._orth).tolist()
         present = set(orths)
         if self._matchers:
             matched = []

@@ -400,6 +400,9 @@ def _run_compiled(
 
 # a slot's words as token ids: the one-token words, the longer ones, whether it is optional
 _SlotIds = tuple[frozenset[int], tuple[tuple[int, ...], ...], bool]
+# a segment beside an anchor: its key, the first tokens of its phrases, its slots and, when
+# all its slots are required one-token slots, the token ids each slot after the first takes
+_OtherSeg = tuple[str, frozenset[int], tuple[_SlotIds, ...], tuple[frozenset[int], ...] | None]
 
 
 def _slot_ids(words: Sequence[str], optional: bool, ids_of: dict[str, tuple[int, ...]]) -> _SlotIds:
@@ -477,11 +480,9 @@ class Ruleset:
         # the other segments are matched only near an anchor hit
         self._anchors = PhraseMatcher(vocab, attr="ORTH")
         self._fanout: dict[int, list[tuple[str, str | None]]] = {}
-        # the other segments of each compiled pattern: (key, first tokens, slots), matched
-        # slot by slot, only near the pattern's anchor hits
-        self._other_segs: dict[
-            str, tuple[tuple[str, frozenset[int], tuple[_SlotIds, ...], tuple[frozenset[int], ...] | None], ...]
-        ] = {}
+        # the other segments of each compiled pattern, matched slot by slot, only near the
+        # pattern's anchor hits
+        self._other_segs: dict[str, tuple[_OtherSeg, ...]] = {}
         self._reach: dict[str, tuple[int, int]] = {}  # tokens a match may span left / right of its anchor
         compiled: list[tuple[str, list[_Seg | _Gap]]] = []
         for p in self.patterns:
@@ -583,7 +584,7 @@ class Ruleset:
             segs = [el for k, el in enumerate(elements) if k != anchor and isinstance(el, _Seg)]
             # (the first token of the first word: "e-mail" is three tokens, the first "e")
             firsts = [frozenset(ids_of[w][0] for w in el.first_words()) for el in segs]
-            other: list[tuple[str, frozenset[int], tuple[_SlotIds, ...], tuple[frozenset[int], ...] | None]] = []
+            other: list[_OtherSeg] = []
             for el, first in zip(segs, firsts, strict=True):
                 slots = tuple(_slot_ids(words, optional, ids_of) for words, optional in el.slots)
                 # a segment of required one-token slots matches one token a slot: its phrase
@@ -818,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("explain", help="show the rule hits on a text")
     e.add_argument("text")
     args = ap.parse_args(argv)
+    get_nlp()  # (spaCy's import and the tokenizer, apart from the compile's own time)
     t0 = time.perf_counter()
     try:
         rs = default_ruleset()

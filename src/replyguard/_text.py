@@ -7,9 +7,12 @@ offsets into the original text too.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,7 +60,10 @@ def _build_table() -> str:
             table[cp] = " "
     # a 64K-character string indexed by code point: str.translate's fastest table form;
     # characters past it (emoji, other planes) are left as they are
-    return "".join(table.get(cp, chr(cp)) for cp in range(0x10000))
+    chars = list(map(chr, range(0x10000)))
+    for cp, out in table.items():
+        chars[cp] = out
+    return "".join(chars)
 
 
 def fold(text: str) -> str:
@@ -94,28 +100,50 @@ def get_nlp() -> Language:
     if _nlp is None:
         with _lock:
             if _nlp is None:
-                import spacy
-                from spacy.util import compile_infix_regex
-
-                nlp: Any = spacy.blank("xx")
-                # lexical attributes are computed in Python for every new word (each phrase
-                # word at ruleset compile, each unseen word of a reply); keep the ones
-                # patterns and the library read, drop shape, affixes, case flags, stop words
-                from spacy import attrs
-
-                keep = {attrs.LOWER, attrs.NORM, attrs.IS_ALPHA, attrs.IS_DIGIT, attrs.IS_SPACE,
-                        attrs.IS_PUNCT, attrs.LIKE_NUM, attrs.LIKE_EMAIL, attrs.LIKE_URL}
-                getters = nlp.vocab.lex_attr_getters
-                nlp.vocab.lex_attr_getters = {k: f for k, f in getters.items() if k in keep}
-                infixes = [*nlp.Defaults.infixes, r"'"]
-                nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
-                # the tokenizer caches how it split each whitespace-free chunk, up to a
-                # number of chunks (10,000 by default); compiling the ruleset alone
-                # tokenizes that many pattern words, so no chunk of a reply was cached and
-                # every one ran the affix regexes again (a reply took 3-4x longer to tokenize)
-                nlp.tokenizer.max_cache_size = _TOKENIZER_CACHE
-                _nlp = nlp
+                # (spaCy's import, here on first use, makes a few hundred thousand objects
+                # that all live on: collections during it only walked them)
+                with gc_paused():
+                    _nlp = _build_nlp()
     return _nlp
+
+
+def _build_nlp() -> Any:
+    import spacy
+    from spacy.util import compile_infix_regex
+
+    nlp: Any = spacy.blank("xx")
+    # lexical attributes are computed in Python for every new word (each phrase
+    # word at ruleset compile, each unseen word of a reply); keep the ones
+    # patterns and the library read, drop shape, affixes, case flags, stop words
+    from spacy import attrs
+
+    keep = {attrs.LOWER, attrs.NORM, attrs.IS_ALPHA, attrs.IS_DIGIT, attrs.IS_SPACE,
+            attrs.IS_PUNCT, attrs.LIKE_NUM, attrs.LIKE_EMAIL, attrs.LIKE_URL}
+    getters = nlp.vocab.lex_attr_getters
+    nlp.vocab.lex_attr_getters = {k: f for k, f in getters.items() if k in keep}
+    infixes = [*nlp.Defaults.infixes, r"'"]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+    # the tokenizer caches how it split each whitespace-free chunk, up to a
+    # number of chunks (10,000 by default); compiling the ruleset alone
+    # tokenizes that many pattern words, so no chunk of a reply was cached and
+    # every one ran the affix regexes again (a reply took 3-4x longer to tokenize)
+    nlp.tokenizer.max_cache_size = _TOKENIZER_CACHE
+    return nlp
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside, for work that makes many objects and keeps
+    most (spaCy's import, compiling the ruleset): collections there kept starting and
+    walking what was already kept. Reference counting still frees whatever is dropped."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # spaCy's tokenizer splits prefixes and suffixes off a whitespace-free chunk one at a time,

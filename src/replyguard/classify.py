@@ -106,15 +106,9 @@ class ReplyClassifier:
             raise TypeError(f"ruleset must be a replyguard Ruleset or None, got {type(ruleset).__name__}")
         self.model = model
         self.ruleset = ruleset if ruleset is not None else default_ruleset()
-        W = model.W
-        # each rule feature's push toward do_not_email (its weight there minus its mean
-        # weight elsewhere), for evidence weights
-        idx = model.space.index
-        self._push = {
-            name: float(W[j, _I_DNE] - np.delete(W[j], _I_DNE).mean())
-            for name, j in idx.items()
-            if name.startswith(("r=", "v=", "L="))
-        }
+        # each rule feature's push toward do_not_email, for evidence weights: worked out
+        # when a hit first needs it (all ~5,000 at once were a tenth of the cold start)
+        self._push: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"ReplyClassifier(model={self.model.version!r}, ruleset={self.ruleset.version!r})"
@@ -260,10 +254,20 @@ class ReplyClassifier:
         """What one hit adds to the do-not-email logit: its own feature and its label's
         (the label feature carries what the rules of a label share, so the rule's own
         weight alone can even be negative)."""
-        push = self._push.get
+        push = self._feature_push
         if h.vetoed_by is not None:
-            return push("v=" + h.id, 0.0) + push("L=" + h.label + "_VETOED", 0.0)
-        return push("r=" + h.id, 0.0) + push("L=" + h.label, 0.0)
+            return push("v=" + h.id) + push("L=" + h.label + "_VETOED")
+        return push("r=" + h.id) + push("L=" + h.label)
+
+    def _feature_push(self, name: str) -> float:
+        """A rule feature's weight toward do_not_email minus its mean weight elsewhere
+        (0.0 for a feature the model does not know)."""
+        got = self._push.get(name)
+        if got is None:
+            j = self.model.space.index.get(name)
+            W = self.model.W
+            got = self._push[name] = 0.0 if j is None else float(W[j, _I_DNE] - np.delete(W[j], _I_DNE).mean())
+        return got
 
     def _model_evidence(
         self, a: Analysis, ev: list[tuple[int, int, int]], val: float, k: int, top: int = 3

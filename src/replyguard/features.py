@@ -88,7 +88,7 @@ def _analysis(text: str, ext: Extraction, folded: str, doc: Any, hits: tuple[Rul
     head = reply[:2000]
     n_alpha = sum(map(str.isalpha, head))
     caps = sum(map(str.isupper, head)) / n_alpha if n_alpha else 0.0
-    context = _hit_context(doc, reply, hits) if hits else ()
+    context = _hit_context(doc, reply, hits, folded) if hits else ()
     if ext.quote_found and 0 < len(out) <= _SHORT_ANSWER:
         context = context + _stop_offer_answer(text, ext, out)
     return Analysis(ext, reply, folded, words, hits, guess_language(words), caps, context, tuple(starts))
@@ -122,18 +122,20 @@ _NOT_NAMES = frozenset(
 )
 
 
-def _hit_context(doc: Any, reply: str, hits: tuple[RuleHit, ...]) -> tuple[str, ...]:
+def _hit_context(doc: Any, reply: str, hits: tuple[RuleHit, ...], folded: str) -> tuple[str, ...]:
     """Cues around live opt-out hits: a negation just outside, another channel nearby, a
     capitalised name inside or right after (a third person: "remove Jenna Holt from..."),
-    and the other rule labels found in the same reply."""
+    and the other rule labels found in the same reply. ``folded`` is the text ``doc`` was
+    made of."""
     out: set[str] = set()
     n = len(doc)
     if any(h.live_opt_out for h in hits):
         # which other cues share the reply with a live opt-out: "unsubscribed by mistake,
         # please put me back" (INTERESTED), "remove Tom, he retired" (WRONG_CONTACT)
         out.update("n=dne+" + h.label for h in hits if h.label not in OPT_OUT_LABELS)
-        # a new address in the reply ("stop using this one, write to me at ...")
-        if any(t.like_email for t in doc):
+        # a new address in the reply ("stop using this one, write to me at ..."); spaCy's
+        # like_email needs an "@", so a reply without one is not walked token by token
+        if "@" in folded and any(t.like_email for t in doc):
             out.add("n=dne+email_address")
     for h in hits:
         if not h.live_opt_out:
@@ -274,7 +276,7 @@ class FeatureSpace:
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
-        self.index = {n: i for i, n in enumerate(names)}
+        self.index = dict(zip(names, range(len(names)), strict=True))
         self._word_cache: dict[str, tuple[tuple[int, ...], int]] = {}
 
     def __len__(self) -> int:

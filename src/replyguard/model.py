@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._text import gc_paused
 from .errors import ModelFileError, ModelNotFoundError
 from .features import (
     _CACHE_WORDS,
@@ -195,10 +196,9 @@ class LinearModel:
         self._columns = {}
         # bigram columns as first word -> second word -> column: no string building per pair
         self._bigrams = {}
-        for name, j in self.space.index.items():
-            if name.startswith("b="):
-                first, _, second = name[2:].partition(" ")
-                self._bigrams.setdefault(first, {})[second] = j
+        for name, j in [(name, j) for name, j in self.space.index.items() if name.startswith("b=")]:
+            first, _, second = name[2:].partition(" ")
+            self._bigrams.setdefault(first, {})[second] = j
 
 
 def _sha256(path: Path) -> str:
@@ -284,7 +284,10 @@ def load(directory: str | Path) -> LinearModel:
         raise ModelFileError(f"weights in {str(d)!r} do not fit its feature list")
     if not (np.isfinite(W).all() and np.isfinite(b).all()):
         raise ModelFileError(f"weights in {str(d)!r} hold NaN or infinite values")
-    return LinearModel(W, b, FeatureSpace(names), card, d)
+    # (the feature index and bigram table are ~120,000 objects that live on: no collections
+    # walking them, and whatever else is alive, while they are built)
+    with gc_paused():
+        return LinearModel(W, b, FeatureSpace(names), card, d)
 
 
 def softmax_rows(z: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import threading
 from collections.abc import Iterable, Sequence
@@ -34,9 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from spacy.attrs import ORTH as _ORTH
-
-from ._text import fold, get_nlp, tokenize
+from ._text import fold, gc_paused, get_nlp, tokenize
 from .errors import PatternError
 
 __all__ = ["LABELS", "OPT_OUT_LABELS", "RULESET_NAME", "RuleHit", "Ruleset", "default_ruleset"]
@@ -90,6 +89,14 @@ class _Pattern:
     lang: str
 
 
+def _fold_words(words: list[Any]) -> list[Any]:
+    """:func:`fold` of each word: in one call when they can be joined by line breaks
+    (``fold`` maps each character on its own and keeps line breaks)."""
+    if words and all(isinstance(w, str) and "\n" not in w for w in words):
+        return fold("\n".join(words)).split("\n")
+    return [fold(w) for w in words]
+
+
 def _fold_token_pattern(tok: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, val in tok.items():
@@ -100,9 +107,7 @@ def _fold_token_pattern(tok: dict[str, Any]) -> dict[str, Any]:
             if isinstance(val, str):
                 val = fold(val)
             elif isinstance(val, dict):
-                val = {
-                    k: ([fold(v) for v in vs] if isinstance(vs, list) else vs) for k, vs in val.items()
-                }
+                val = {k: (_fold_words(vs) if isinstance(vs, list) else vs) for k, vs in val.items()}
             # a blank word compiles to an empty phrase, which would make its slot match
             # any token; line breaks and spaces are matched with {"IS_SPACE": true}
             if any(isinstance(w, str) and not w.strip() for w in _slot_words(val)):
@@ -199,10 +204,13 @@ def _default_pattern_dir() -> Path:
 # languages that is a millisecond a reply. The PhraseMatcher's cost does not grow
 # with the number of phrases. So a token pattern made only of word slots
 # (``LOWER`` / ``{"IN": [...]}``, optionally ``"OP": "?"``) and wildcard gaps
-# (``{"OP": "{0,3}"}``) is compiled into segments of phrases for the
-# PhraseMatcher, joined again by gap bounds; it matches exactly the spans the
-# Matcher would. Patterns using other attributes (``IS_PUNCT``, ``LIKE_EMAIL``,
-# ``+`` / ``*`` on words, ...) run on the Matcher itself.
+# (``{"OP": "{0,3}"}``) is compiled into segments of word slots joined again by
+# gap bounds; it matches exactly the spans the Matcher would. Its rarest required
+# segment, the anchor, goes to the PhraseMatcher as phrases; the other segments
+# are matched slot by slot on token ids, only near the anchor's hits (building
+# them into the PhraseMatcher too was a quarter of the compile). Patterns using
+# other attributes (``IS_PUNCT``, ``LIKE_EMAIL``, ``+`` / ``*`` on words, ...) run
+# on the Matcher itself.
 
 _SEGMENT_LIMIT = 300  # phrases per segment before a pattern is split into more segments
 _STAR_MAX = 8  # "*" and "+" wildcards span at most this many tokens
@@ -211,8 +219,36 @@ _STAR_MAX = 8  # "*" and "+" wildcards span at most this many tokens
 @dataclass(frozen=True, slots=True)
 class _Seg:
     key: str
-    phrases: tuple[tuple[str, ...], ...]
-    can_be_empty: bool
+    # word slots, (words, optional) each: the segment's phrases take one word of each
+    # slot in turn, or none of an optional one
+    slots: tuple[tuple[tuple[str, ...], bool], ...]
+
+    @property
+    def can_be_empty(self) -> bool:
+        return all(optional for _, optional in self.slots)
+
+    def phrases(self) -> tuple[tuple[str, ...], ...]:
+        """The segment's phrases, sorted."""
+        if not any(optional for _, optional in self.slots):
+            # the product of the sorted slots is already sorted, each phrase once
+            return tuple(itertools.product(*(sorted(words) for words, _ in self.slots)))
+        phrases: set[tuple[str, ...]] = {()}
+        for words, optional in self.slots:
+            nxt = {(*ph, w) for ph in phrases for w in words}
+            if optional:
+                nxt |= phrases
+            phrases = nxt
+        phrases.discard(())
+        return tuple(sorted(phrases))
+
+    def first_words(self) -> set[str]:
+        """The words a phrase of the segment can begin with."""
+        out: set[str] = set()
+        for words, optional in self.slots:
+            out.update(words)
+            if not optional:
+                break
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,15 +308,7 @@ def _compile_token_pattern(pid: str, pattern: list[dict[str, Any]]) -> list[_Seg
     def flush() -> None:
         if not group:
             return
-        phrases: set[tuple[str, ...]] = {()}
-        for words, optional in group:
-            nxt = {(*ph, w) for ph in phrases for w in words}
-            if optional:
-                nxt |= phrases
-            phrases = nxt
-        empty = () in phrases
-        phrases.discard(())
-        out.append(_Seg(f"{pid}#{len(out)}", tuple(sorted(phrases)), empty))
+        out.append(_Seg(f"{pid}#{len(out)}", tuple((tuple(words), optional) for words, optional in group)))
         group.clear()
 
     size = 1
@@ -370,6 +398,42 @@ def _run_compiled(
     return found
 
 
+# a slot's words as token ids: the one-token words, the longer ones, whether it is optional
+_SlotIds = tuple[frozenset[int], tuple[tuple[int, ...], ...], bool]
+# a segment beside an anchor: its key, the first tokens of its phrases, its slots and, when
+# all its slots are required one-token slots, the token ids each slot after the first takes
+_OtherSeg = tuple[str, frozenset[int], tuple[_SlotIds, ...], tuple[frozenset[int], ...] | None]
+
+
+def _slot_ids(words: Sequence[str], optional: bool, ids_of: dict[str, tuple[int, ...]]) -> _SlotIds:
+    one = frozenset(ids_of[w][0] for w in words if len(ids_of[w]) == 1)
+    longer = tuple(dict.fromkeys(ids_of[w] for w in words if len(ids_of[w]) > 1))
+    return one, longer, optional
+
+
+def _seg_ends(slots: Sequence[_SlotIds], orths: list[int], s: int, hi: int) -> list[int]:
+    """Where the phrases of a segment that start at token ``s`` end (ascending, each once),
+    within ``hi``: what a PhraseMatcher holding them all finds at ``s`` in ``doc[:hi]``."""
+    frontier = {s}
+    for one, longer, optional in slots:
+        nxt: set[int] = set()
+        for p in frontier:
+            if p < hi:
+                if orths[p] in one:
+                    nxt.add(p + 1)
+                for ids in longer:
+                    q = p + len(ids)
+                    if q <= hi and tuple(orths[p:q]) == ids:
+                        nxt.add(q)
+        if optional:
+            nxt |= frontier
+        frontier = nxt
+        if not frontier:
+            return []
+    frontier.discard(s)
+    return sorted(frontier)
+
+
 def _span_bounds(elements: Sequence[_Seg | _Gap], seg_len: dict[str, int]) -> int:
     total = 0
     for el in elements:
@@ -378,10 +442,16 @@ def _span_bounds(elements: Sequence[_Seg | _Gap], seg_len: dict[str, int]) -> in
 
 
 class Ruleset:
-    """The compiled rules: a ``PhraseMatcher`` (phrases and compiled token patterns)
-    and a ``Matcher`` (token patterns that need other attributes), over folded tokens."""
+    """The compiled rules: a ``PhraseMatcher`` (phrases and the anchors of compiled
+    token patterns) and ``Matcher`` s (token patterns that need other attributes), over
+    folded tokens."""
 
     def __init__(self, pattern_dir: str | Path | None = None) -> None:
+        # (the compile makes a few hundred thousand containers and keeps most of them)
+        with gc_paused():
+            self._compile(pattern_dir)
+
+    def _compile(self, pattern_dir: str | Path | None) -> None:
         self.pattern_dir = Path(pattern_dir) if pattern_dir else _default_pattern_dir()
         files = sorted(self.pattern_dir.glob("*.jsonl"))
         if not files:
@@ -394,7 +464,10 @@ class Ruleset:
         self.patterns = load_patterns(files)
         self.by_id = {p.id: p for p in self.patterns}
         self.languages = tuple(f.stem for f in files)
+        from spacy.attrs import ORTH
         from spacy.matcher import Matcher, PhraseMatcher
+
+        self._orth = ORTH
 
         nlp: Any = get_nlp()
         vocab = nlp.vocab
@@ -406,9 +479,10 @@ class Ruleset:
         # anchors: string patterns and each compiled pattern's rarest required segment;
         # the other segments are matched only near an anchor hit
         self._anchors = PhraseMatcher(vocab, attr="ORTH")
-        self._others = PhraseMatcher(vocab, attr="ORTH")
         self._fanout: dict[int, list[tuple[str, str | None]]] = {}
-        self._other_fanout: dict[int, dict[str, tuple[str, ...]]] = {}  # phrase -> pattern -> segments
+        # the other segments of each compiled pattern, matched slot by slot, only near the
+        # pattern's anchor hits
+        self._other_segs: dict[str, tuple[_OtherSeg, ...]] = {}
         self._reach: dict[str, tuple[int, int]] = {}  # tokens a match may span left / right of its anchor
         compiled: list[tuple[str, list[_Seg | _Gap]]] = []
         for p in self.patterns:
@@ -430,7 +504,8 @@ class Ruleset:
         for _, elements in compiled:
             for el in elements:
                 if isinstance(el, _Seg):
-                    for w in {w for ph in el.phrases for w in ph}:
+                    # (every word of every slot is in some phrase)
+                    for w in {w for words, _ in el.slots for w in words}:
                         df[w] = df.get(w, 0) + 1
 
         from ._text import _LANG_WORDS
@@ -442,51 +517,62 @@ class Ruleset:
         weight = {w: n + (1000 if w in everyday or not any(c.isalnum() for c in w) else 0) for w, n in df.items()}
 
         def commonness(seg: _Seg) -> int:
-            # a segment hits as often as its most common phrase; a phrase as its rarest word
-            return max(min(map(weight.__getitem__, ph)) for ph in seg.phrases)
+            # a segment hits as often as its most common phrase; a phrase as its rarest word.
+            # Its slots are chosen independently, so the most common phrase takes each
+            # required slot's most common word and leaves the optional slots out (or, with
+            # no required slot, is the most common word of any slot alone)
+            most = [(max(map(weight.__getitem__, words)), optional) for words, optional in seg.slots]
+            required = [m for m, optional in most if not optional]
+            return min(required) if required else max(m for m, _ in most)
 
-        anchor_phrases: dict[str, list[tuple[str, str | None]]] = {}
-        other_phrases: dict[str, list[tuple[str, str | None]]] = {}
+        # phrases keyed by their words: a token pattern's words hold no space, so its phrase
+        # and a string pattern split at single spaces are the same key exactly when their
+        # texts are the same (the order of first appearance is the order of the key numbers)
+        anchor_phrases: dict[tuple[str, ...], list[tuple[str, str | None]]] = {}
+        # the PhraseMatcher takes a phrase as the ORTH ids of its tokens; each distinct
+        # whitespace-separated word is tokenized once (as a reply's text would be) instead
+        # of building one Doc per phrase (tens of thousands of Docs: seconds at start-up)
+        word_ids: dict[str, tuple[int, ...]] = {}
+        phrase_ids: dict[tuple[str, ...], tuple[int, ...]] = {}
         for p in self.patterns:
             if isinstance(p.pattern, str):
-                anchor_phrases.setdefault(p.pattern, []).append((p.id, None))
-        seg_len: dict[str, int] = {}
+                words = tuple(p.pattern.split(" "))
+                anchor_phrases.setdefault(words, []).append((p.id, None))
+                phrase_ids[words] = self._phrase_ids(p.pattern, word_ids)
+        ids_of = {w: self._phrase_ids(w, word_ids) for w in df}
+        # most pattern words are one token: a phrase's ids without concatenating tuples
+        one_token = {w: ids[0] for w, ids in ids_of.items() if len(ids) == 1}
         anchor_of: dict[str, int] = {}
         for pid, elements in compiled:
             required = [(commonness(el), k) for k, el in enumerate(elements)
                         if isinstance(el, _Seg) and not el.can_be_empty]
             anchor = min(required)[1]
             anchor_of[pid] = anchor
-            for k, el in enumerate(elements):
-                if isinstance(el, _Seg):
-                    target = anchor_phrases if k == anchor else other_phrases
-                    for ph in el.phrases:
-                        target.setdefault(" ".join(ph), []).append((pid, el.key))
-        self.n_phrases = len(set(anchor_phrases) | set(other_phrases))
-        # the PhraseMatcher takes a phrase as the ORTH ids of its tokens; each distinct
-        # whitespace-separated word is tokenized once (as a reply's text would be) instead
-        # of building one Doc per phrase (tens of thousands of Docs: seconds at start-up)
-        word_ids: dict[str, tuple[int, ...]] = {}
-        for matcher, table, tag in ((self._anchors, anchor_phrases, "a"), (self._others, other_phrases, "o")):
-            # phrases with the same fanout share one match key (fewer keys: a faster compile)
-            groups: dict[tuple[tuple[str, str | None], ...], list[tuple[int, ...]]] = {}
-            for text, fan_list in table.items():
-                fan = tuple(fan_list)
-                ids = self._phrase_ids(text, word_ids)
-                groups.setdefault(fan, []).append(ids)
-                for _pid, seg in fan:
-                    if seg is not None:
-                        seg_len[seg] = max(seg_len.get(seg, 0), len(ids))
-            for n_key, (fan, docs) in enumerate(groups.items()):
-                key = f"{tag}\x1f{n_key}"
-                matcher.add(key, docs)  # type: ignore[arg-type]  # token-id tuples: see _phrase_ids
-                if tag == "a":
-                    self._fanout[vocab.strings.add(key)] = list(fan)
-                else:
-                    by_pid: dict[str, list[str]] = {}
-                    for pid, seg in fan:
-                        by_pid.setdefault(pid, []).append(seg)  # type: ignore[arg-type]
-                    self._other_fanout[vocab.strings.add(key)] = {k: tuple(v) for k, v in by_pid.items()}
+            seg = elements[anchor]
+            assert isinstance(seg, _Seg)
+            for ph in seg.phrases():
+                anchor_phrases.setdefault(ph, []).append((pid, seg.key))
+        self.n_phrases = len(anchor_phrases)
+        # phrases with the same fanout share one match key (fewer keys: a faster compile)
+        groups: dict[tuple[tuple[str, str | None], ...], list[tuple[int, ...]]] = {}
+        for words, fan_list in anchor_phrases.items():
+            fan = tuple(fan_list)
+            ids = phrase_ids.get(words)
+            if ids is None:
+                try:
+                    ids = tuple(map(one_token.__getitem__, words))
+                except KeyError:
+                    ids = tuple(i for w in words for i in ids_of[w])
+            groups.setdefault(fan, []).append(ids)
+        for n_key, (fan, docs) in enumerate(groups.items()):
+            key = f"a\x1f{n_key}"
+            self._anchors.add(key, docs)  # type: ignore[arg-type]  # token-id tuples: see _phrase_ids
+            self._fanout[vocab.strings.add(key)] = list(fan)
+        # the most tokens a segment's phrase spans: the most each of its slots can take
+        seg_len = {
+            el.key: sum(max(len(ids_of[w]) for w in words) for words, _ in el.slots)
+            for _, elements in compiled for el in elements if isinstance(el, _Seg)
+        }
         self._plan: dict[str, tuple[str, tuple[_Seg | _Gap, ...], tuple[_Seg | _Gap, ...]]] = {}
         # a pattern can match only if each of its other required segments has a phrase
         # whose first word is in the Doc: checked on word hashes before any search
@@ -495,13 +581,20 @@ class Ruleset:
         self._required: dict[str, tuple[str, ...]] = {}
         for pid, elements in compiled:
             anchor = anchor_of[pid]
-            others = [el for k, el in enumerate(elements)
-                      if k != anchor and isinstance(el, _Seg) and not el.can_be_empty]
+            segs = [el for k, el in enumerate(elements) if k != anchor and isinstance(el, _Seg)]
             # (the first token of the first word: "e-mail" is three tokens, the first "e")
-            self._needs[pid] = tuple(
-                frozenset(self._phrase_ids(ph[0], word_ids)[0] for ph in el.phrases) for el in others
-            )
-            self._required[pid] = tuple(el.key for el in others)
+            firsts = [frozenset(ids_of[w][0] for w in el.first_words()) for el in segs]
+            other: list[_OtherSeg] = []
+            for el, first in zip(segs, firsts, strict=True):
+                slots = tuple(_slot_ids(words, optional, ids_of) for words, optional in el.slots)
+                # a segment of required one-token slots matches one token a slot: its phrase
+                # at a start is known once its first token is (the rest is checked in turn)
+                fixed = (tuple(one for one, _, _ in slots[1:])
+                         if all(not longer and not optional for _, longer, optional in slots) else None)
+                other.append((el.key, first, slots, fixed))
+            self._other_segs[pid] = tuple(other)
+            self._needs[pid] = tuple(first for el, first in zip(segs, firsts, strict=True) if not el.can_be_empty)
+            self._required[pid] = tuple(el.key for el in segs if not el.can_be_empty)
             self._reach[pid] = (_span_bounds(elements[:anchor], seg_len), _span_bounds(elements[anchor + 1 :], seg_len))
             self._plan[pid] = (
                 elements[anchor].key,  # type: ignore[union-attr]
@@ -536,11 +629,15 @@ class Ruleset:
         fanout = self._fanout
         n = len(doc)
         # the words of the reply, for the required-word checks below
-        present = set(doc.to_array(_ORTH).tolist())
+        orths = doc.to_array(self._orth).tolist()
+        present = set(orths)
         if self._matchers:
             matched = []
             for gate, single in self._matchers:
-                if all(not present.isdisjoint(words) for words in gate):
+                for words in gate:
+                    if present.isdisjoint(words):
+                        break
+                else:
                     matched.extend(single(doc))
             # in the order one Matcher holding them all returns them
             matched.sort(key=lambda m: (m[1], m[2]))
@@ -558,7 +655,12 @@ class Ruleset:
                     continue
                 ok = possible.get(pid)
                 if ok is None:
-                    ok = possible[pid] = all(not present.isdisjoint(words) for words in needs[pid])
+                    ok = True
+                    for words in needs[pid]:
+                        if present.isdisjoint(words):
+                            ok = False
+                            break
+                    possible[pid] = ok
                 if ok:
                     active.setdefault(pid, []).append((s, e))
         if not active:
@@ -588,17 +690,36 @@ class Ruleset:
                 merged[-1][1] = max(merged[-1][1], we)
             else:
                 merged.append([ws, we])
-        ofan = self._other_fanout
-        for ws, we in merged:
-            if we - ws < 1:
-                continue
-            # (the PhraseMatcher reports offsets in the Doc, not in the Span)
-            for k, s, e in self._others(doc[ws:we]):
-                fan = ofan[k]
-                # (a key's fanout can name a hundred patterns, or one: walk the smaller side)
-                for pid in fan.keys() & active.keys():
-                    for seg in fan[pid]:
-                        add(seg, s, e)
+        # where each word of the reply stands, to start a segment only where its first token is
+        where: dict[int, list[int]] = {}
+        for i, o in enumerate(orths):
+            where.setdefault(o, []).append(i)
+        other_segs = self._other_segs
+        for pid in active:
+            for seg, firsts, slots, fixed in other_segs[pid]:
+                starts = [i for o in firsts & present for i in where[o]]
+                if not starts:
+                    continue
+                starts.sort()
+                # (a segment's hits by window, then start, then end: as a PhraseMatcher run
+                # over each window reports them)
+                for ws, we in merged:
+                    for s in starts:
+                        if not ws <= s < we:
+                            continue
+                        if fixed is None:
+                            for e in _seg_ends(slots, orths, s, we):
+                                add(seg, s, e)
+                            continue
+                        e = s + 1 + len(fixed)
+                        if e <= we:
+                            p = s + 1
+                            for one in fixed:
+                                if orths[p] not in one:
+                                    break
+                                p += 1
+                            else:
+                                add(seg, s, e)
         required = self._required
         for pid in active:
             if not all(seg in by_start for seg in required[pid]):
@@ -698,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("explain", help="show the rule hits on a text")
     e.add_argument("text")
     args = ap.parse_args(argv)
+    get_nlp()  # (spaCy's import and the tokenizer, apart from the compile's own time)
     t0 = time.perf_counter()
     try:
         rs = default_ruleset()

@@ -196,9 +196,10 @@ class LinearModel:
         self._columns = {}
         # bigram columns as first word -> second word -> column: no string building per pair
         self._bigrams = {}
-        for name, j in [(name, j) for name, j in self.space.index.items() if name.startswith("b=")]:
-            first, _, second = name[2:].partition(" ")
-            self._bigrams.setdefault(first, {})[second] = j
+        for name, j in self.space.index.items():
+            if name.startswith("b="):
+                first, _, second = name[2:].partition(" ")
+                self._bigrams.setdefault(first, {})[second] = j
 
 
 def _sha256(path: Path) -> str:

@@ -57,8 +57,8 @@ class TrainConfig:
     # Chosen on two of the three blind dev passes and applied to the third, the pair held
     # recall 0.954-0.984 (pooled 0.969 at precision 0.921), one threshold 0.968-0.980
     # (0.974 at 0.918): the pair fits itself to the dev passes' mix of rule-caught and
-    # rule-less opt-outs (on one fold, and on the
-    # whole dev split, it put the rule threshold at 0.01: any rule hit, whatever the model said)
+    # rule-less opt-outs (on one fold, and on the whole dev split, it put the rule
+    # threshold at 0.01: any rule hit, whatever the model said)
     evidence_thresholds: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -264,9 +264,8 @@ def fit(
     z_dev = Xd @ W + b
     T = _fit_temperature(np.asarray(z_dev, dtype=np.float64), yd)
     p_dev = softmax_rows(np.asarray(z_dev, dtype=np.float64), T)
-    live_dev = np.asarray([has_live_rule(a) for a in a_dev], dtype=bool)
-    if not (cfg.use_rules and cfg.evidence_thresholds):
-        live_dev[:] = False
+    two_thresholds = cfg.use_rules and cfg.evidence_thresholds
+    live_dev = np.asarray([two_thresholds and has_live_rule(a) for a in a_dev], dtype=bool)
     thresholds = choose_thresholds(p_dev[:, 0], yd == 0, cfg.target_recall, cfg.review_recall,
                                    live_rule=live_dev)
     pred, dne = _decide(p_dev, np.where(live_dev, thresholds["do_not_email"],
@@ -286,8 +285,8 @@ def fit(
                       "rule_dropout_weight": float(cfg.rule_dropout) if cfg.use_rules else 0.0},
         "calibration": {"method": "temperature scaling on dev (NLL)", "temperature": T},
         "thresholds": thresholds,
-        "threshold_policy": ((("two do_not_email thresholds, one for replies with a live opt-out rule "
-                               "hit and one for replies without: of the dev pairs") if cfg.evidence_thresholds
+        "threshold_policy": (("two do_not_email thresholds, one for replies with a live opt-out rule "
+                              "hit and one for replies without: of the dev pairs" if two_thresholds
                               else "one do_not_email threshold: of the dev thresholds") +
                              f" keeping DNE recall >= {cfg.target_recall} and within 0.01 of the best "
                              f"precision there (if that is >= 0.9), the one with the most dev recall, else "
